@@ -1,0 +1,28 @@
+// status.h (bindings): the one place where a failed Status becomes a Python exception.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+#include "core/common/status.h"
+
+namespace medsearch::bindings {
+
+// Raises: kInvalidArgument -> ValueError, kNotFound -> FileNotFoundError,
+// kCorrupt -> medsearch.CorruptIndexError (a ValueError), kIoError -> OSError,
+// anything else -> RuntimeError. Call with the GIL held.
+[[noreturn]] void raise(const Status& status);
+
+inline void check(const Status& status) {
+  if (!status.is_ok()) raise(status);
+}
+
+template <typename T>
+T unwrap(Result<T>&& result) {
+  if (!result.is_ok()) raise(result.status());
+  return std::move(result).value();
+}
+
+void init_status(pybind11::module_& m);
+void init_index(pybind11::module_& m);
+
+}  // namespace medsearch::bindings

@@ -1,0 +1,577 @@
+#include "core/index/index.h"
+
+#include <oneapi/tbb/blocked_range.h>
+#include <oneapi/tbb/parallel_for.h>
+#include <simdjson.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <map>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "core/internal/binary_io.h"
+
+namespace medsearch {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr uint32_t kFormatVersion = 1;
+constexpr char kFormatName[] = "medsearch-index";
+constexpr char kDocumentsFile[] = "documents.bin";
+constexpr char kLexicalFile[] = "lexical.bin";
+constexpr char kManifestFile[] = "manifest.json";
+constexpr char kCurrentFile[] = "CURRENT";
+
+enum Audience : uint8_t { kAudienceNone = 0, kAudienceHp = 1, kAudiencePatient = 2 };
+
+uint8_t audience_code(std::string_view a) {
+  if (a == "hp") return kAudienceHp;
+  if (a == "patient") return kAudiencePatient;
+  return kAudienceNone;
+}
+
+// "YYYY-MM-DD" -> YYYYMMDD, or 0 when not a date.
+uint32_t date_number(std::string_view s) {
+  if (s.size() != 10 || s[4] != '-' || s[7] != '-') return 0;
+  uint32_t y = 0, m = 0, d = 0;
+  auto parse = [](std::string_view part, uint32_t* out) {
+    auto [ptr, ec] = std::from_chars(part.data(), part.data() + part.size(), *out);
+    return ec == std::errc() && ptr == part.data() + part.size();
+  };
+  if (!parse(s.substr(0, 4), &y) || !parse(s.substr(5, 2), &m) || !parse(s.substr(8, 2), &d)) return 0;
+  if (m < 1 || m > 12 || d < 1 || d > 31) return 0;
+  return y * 10000 + m * 100 + d;
+}
+
+std::string join(const std::vector<std::string>& parts, std::string_view sep) {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i) out += sep;
+    out += parts[i];
+  }
+  return out;
+}
+
+std::string json_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+struct Index::Impl {
+  struct StoredDoc {
+    io::Document meta;  // body left empty: the clean text replaces it
+    std::string clean_text;
+    uint32_t date = 0;  // YYYYMMDD or 0
+    uint8_t audience = kAudienceNone;
+    uint32_t cancer_type = 0;  // id into cancer_types; 0 = none
+    uint32_t corpus = 0;       // id into corpora
+  };
+  struct StoredPassage {
+    uint32_t doc;
+    uint32_t ordinal;
+    uint32_t begin;
+    uint32_t end;
+    uint32_t heading_path;  // id into heading_paths
+  };
+
+  BuildOptions options;
+  text::Analyzer analyzer;
+  std::vector<StoredDoc> docs;
+  std::vector<StoredPassage> passages;
+  std::vector<uint32_t> passage_doc;  // passage -> doc, for grouping and filters
+  std::vector<std::vector<std::string>> heading_paths;
+  std::vector<std::string> corpora;       // sorted, unique
+  std::vector<std::string> cancer_types;  // sorted, unique, [0] = ""
+  lexical::Bm25Index bm25;
+
+  void derive_lookup_tables();
+  Result<std::vector<uint8_t>> compile_filters(const SearchFilters& f) const;
+  std::string passage_id(uint32_t p) const {
+    return docs[passages[p].doc].meta.doc_id + "#" + std::to_string(passages[p].ordinal);
+  }
+  std::string heading_text(uint32_t p) const { return join(heading_paths[passages[p].heading_path], " "); }
+  std::string_view body_text(uint32_t p) const {
+    const auto& ps = passages[p];
+    return std::string_view(docs[ps.doc].clean_text).substr(ps.begin, ps.end - ps.begin);
+  }
+  Status serialize_documents(internal::BinaryWriter* out) const;
+  Status deserialize_documents(internal::BinaryReader* in);
+};
+
+Index::Index() : impl_(std::make_unique<Impl>()) {}
+Index::~Index() = default;
+
+void Index::Impl::derive_lookup_tables() {
+  std::set<std::string> corpus_set, type_set{""};
+  for (const auto& d : docs) {
+    corpus_set.insert(d.meta.corpus);
+    type_set.insert(d.meta.cancer_type);
+  }
+  corpora.assign(corpus_set.begin(), corpus_set.end());
+  cancer_types.assign(type_set.begin(), type_set.end());
+  for (auto& d : docs) {
+    d.corpus = static_cast<uint32_t>(std::lower_bound(corpora.begin(), corpora.end(), d.meta.corpus) - corpora.begin());
+    d.cancer_type = static_cast<uint32_t>(
+        std::lower_bound(cancer_types.begin(), cancer_types.end(), d.meta.cancer_type) - cancer_types.begin());
+    d.audience = audience_code(d.meta.audience);
+    d.date = date_number(d.meta.last_reviewed);
+  }
+  passage_doc.resize(passages.size());
+  for (size_t p = 0; p < passages.size(); ++p) passage_doc[p] = passages[p].doc;
+}
+
+Result<std::unique_ptr<Index>> Index::build(std::vector<io::Document> documents, const BuildOptions& options,
+                                            const ProgressFn& progress) {
+  if (documents.empty()) return Status::invalid_argument("cannot build an index from no documents");
+  {
+    std::unordered_set<std::string> seen;
+    for (const auto& d : documents) {
+      if (d.doc_id.empty()) return Status::invalid_argument("document with an empty doc_id in corpus '" + d.corpus + "'");
+      if (!seen.insert(d.corpus + '\x1f' + d.doc_id).second) {
+        return Status::invalid_argument("duplicate doc_id '" + d.doc_id + "' in corpus '" + d.corpus + "'");
+      }
+    }
+  }
+  std::unique_ptr<Index> index(new Index());
+  Impl& im = *index->impl_;
+  im.options = options;
+  im.analyzer = text::Analyzer(options.analyzer);
+
+  // Chunk in parallel, in blocks so progress can be reported from this thread.
+  const size_t n = documents.size();
+  std::vector<text::ChunkedDocument> chunked(n);
+  constexpr size_t kBlock = 256;
+  for (size_t start = 0; start < n; start += kBlock) {
+    const size_t stop = std::min(n, start + kBlock);
+    tbb::parallel_for(tbb::blocked_range<size_t>(start, stop, 4), [&](const tbb::blocked_range<size_t>& r) {
+      for (size_t i = r.begin(); i < r.end(); ++i) {
+        const auto& d = documents[i];
+        chunked[i] = d.format == io::DocFormat::kMarkdown
+                         ? text::chunk_markdown(d.body, d.title, options.markdown_chunker)
+                         : text::chunk_plain(d.title, d.body, options.plain_chunker);
+      }
+    });
+    if (progress) progress("chunking", stop, n);
+  }
+
+  std::map<std::vector<std::string>, uint32_t> path_ids;
+  im.docs.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    auto& stored = im.docs[i];
+    stored.meta = std::move(documents[i]);
+    stored.meta.body.clear();
+    stored.meta.body.shrink_to_fit();
+    stored.clean_text = std::move(chunked[i].clean_text);
+    uint32_t ordinal = 0;
+    for (auto& c : chunked[i].chunks) {
+      auto [it, inserted] = path_ids.try_emplace(c.heading_path, static_cast<uint32_t>(im.heading_paths.size()));
+      if (inserted) im.heading_paths.push_back(std::move(c.heading_path));
+      im.passages.push_back({static_cast<uint32_t>(i), ordinal++, c.begin, c.end, it->second});
+    }
+  }
+  if (im.passages.empty()) return Status::invalid_argument("the documents produced no passages (all empty?)");
+  im.derive_lookup_tables();
+
+  // Heading field texts are joined once here; the body is a view into the clean text.
+  std::vector<std::string> heading_texts(im.heading_paths.size());
+  for (size_t h = 0; h < im.heading_paths.size(); ++h) heading_texts[h] = join(im.heading_paths[h], " ");
+  if (progress) progress("indexing", 0, im.passages.size());
+  auto bm25 = lexical::Bm25Index::build(
+      im.analyzer, static_cast<uint32_t>(im.passages.size()),
+      [&](uint32_t p, lexical::Field f) -> std::string_view {
+        return f == lexical::kBody ? im.body_text(p) : std::string_view(heading_texts[im.passages[p].heading_path]);
+      },
+      options.bm25);
+  if (!bm25) return bm25.status();
+  im.bm25 = std::move(bm25).value();
+  if (progress) progress("indexing", im.passages.size(), im.passages.size());
+  return index;
+}
+
+Result<std::vector<uint8_t>> Index::Impl::compile_filters(const SearchFilters& f) const {
+  std::vector<uint8_t> audience_ok(3, f.audience.empty());
+  for (const auto& a : f.audience) {
+    const uint8_t code = audience_code(a);
+    if (code == kAudienceNone) {
+      return Status::invalid_argument("unknown audience filter '" + a + "' (use 'hp' or 'patient')");
+    }
+    audience_ok[code] = 1;
+  }
+  std::vector<uint8_t> corpus_ok(corpora.size(), f.corpus.empty());
+  for (const auto& c : f.corpus) {
+    auto it = std::lower_bound(corpora.begin(), corpora.end(), c);
+    if (it == corpora.end() || *it != c) {
+      return Status::invalid_argument("unknown corpus filter '" + c + "'; this index has: " + join(corpora, ", "));
+    }
+    corpus_ok[it - corpora.begin()] = 1;
+  }
+  std::vector<uint8_t> type_ok(cancer_types.size(), f.cancer_type.empty());
+  for (const auto& t : f.cancer_type) {
+    auto it = std::lower_bound(cancer_types.begin(), cancer_types.end(), t);
+    if (t.empty() || it == cancer_types.end() || *it != t) {
+      return Status::invalid_argument("unknown cancer type filter '" + t + "' (" +
+                                      std::to_string(cancer_types.size() - 1) + " types in this index)");
+    }
+    type_ok[it - cancer_types.begin()] = 1;
+  }
+  uint32_t after = 0;
+  if (!f.reviewed_after.empty()) {
+    after = date_number(f.reviewed_after);
+    if (after == 0) return Status::invalid_argument("reviewed_after must be a date YYYY-MM-DD, got '" + f.reviewed_after + "'");
+  }
+  std::vector<uint8_t> allowed(docs.size());
+  for (size_t d = 0; d < docs.size(); ++d) {
+    const auto& doc = docs[d];
+    allowed[d] = audience_ok[doc.audience] && corpus_ok[doc.corpus] && type_ok[doc.cancer_type] &&
+                 (after == 0 || doc.date >= after);
+  }
+  return allowed;
+}
+
+Result<std::vector<lexical::ScoredPassage>> Index::search_passages(std::string_view query,
+                                                                   const SearchOptions& options) const {
+  const Impl& im = *impl_;
+  if (query.find_first_not_of(" \t\r\n\f\v") == std::string_view::npos) {
+    return Status::invalid_argument("empty query");
+  }
+  if (options.k == 0) return Status::invalid_argument("k must be at least 1");
+  std::vector<uint8_t> allowed;
+  if (!options.filters.empty()) {
+    auto compiled = im.compile_filters(options.filters);
+    if (!compiled) return compiled.status();
+    allowed = std::move(compiled).value();
+  }
+  std::vector<text::Token> tokens;
+  im.analyzer.analyze(query, &tokens);
+  const auto terms = im.bm25.resolve(tokens);
+  lexical::Bm25Index::Options o;
+  o.k = options.k;
+  o.group_of = im.passage_doc;
+  o.group_allowed = allowed;
+  o.one_per_group = options.level == ResultLevel::kDocument;
+  o.num_groups = static_cast<uint32_t>(im.docs.size());
+  return im.bm25.search(terms, o);
+}
+
+SearchHit Index::passage(uint32_t p) const {
+  const Impl& im = *impl_;
+  const auto& ps = im.passages[p];
+  const auto& doc = im.docs[ps.doc];
+  SearchHit h;
+  h.passage = p;
+  h.passage_id = im.passage_id(p);
+  h.doc_id = doc.meta.doc_id;
+  h.corpus = doc.meta.corpus;
+  h.title = doc.meta.title;
+  h.url = doc.meta.url;
+  h.heading_path = im.heading_paths[ps.heading_path];
+  h.begin = ps.begin;
+  h.end = ps.end;
+  h.text = std::string(im.body_text(p));
+  h.audience = doc.meta.audience;
+  h.cancer_type = doc.meta.cancer_type;
+  h.last_reviewed = doc.meta.last_reviewed;
+  h.tags = doc.meta.tags;
+  h.meta_json = doc.meta.meta_json;
+  return h;
+}
+
+Result<std::vector<SearchHit>> Index::search(std::string_view query, const SearchOptions& options) const {
+  auto ranked = search_passages(query, options);
+  if (!ranked) return ranked.status();
+  std::vector<text::Token> tokens;
+  impl_->analyzer.analyze(query, &tokens);
+  const auto terms = impl_->bm25.resolve(tokens);
+  std::vector<SearchHit> hits;
+  hits.reserve(ranked->size());
+  for (const auto& r : *ranked) {
+    SearchHit h = passage(r.passage);
+    h.score = r.score;
+    h.body_score = impl_->bm25.field_score(terms, r.passage, lexical::kBody);
+    h.heading_score = impl_->bm25.field_score(terms, r.passage, lexical::kHeading);
+    hits.push_back(std::move(h));
+  }
+  return hits;
+}
+
+Result<std::vector<std::vector<SearchHit>>> Index::search_batch(std::span<const std::string> queries,
+                                                                const SearchOptions& options) const {
+  std::vector<std::vector<SearchHit>> out(queries.size());
+  std::vector<Status> errors(queries.size());
+  tbb::parallel_for(tbb::blocked_range<size_t>(0, queries.size(), 8), [&](const tbb::blocked_range<size_t>& r) {
+    for (size_t i = r.begin(); i < r.end(); ++i) {
+      auto hits = search(queries[i], options);
+      if (hits) {
+        out[i] = std::move(hits).value();
+      } else {
+        errors[i] = hits.status();
+      }
+    }
+  });
+  for (size_t i = 0; i < errors.size(); ++i) {
+    if (!errors[i].is_ok()) return Status(errors[i].code(), "query " + std::to_string(i) + ": " + errors[i].message());
+  }
+  return out;
+}
+
+uint32_t Index::num_passages() const { return static_cast<uint32_t>(impl_->passages.size()); }
+uint32_t Index::num_documents() const { return static_cast<uint32_t>(impl_->docs.size()); }
+uint32_t Index::document_of(uint32_t p) const { return impl_->passages[p].doc; }
+const std::string& Index::doc_id(uint32_t doc) const { return impl_->docs[doc].meta.doc_id; }
+const std::string& Index::clean_text(uint32_t doc) const { return impl_->docs[doc].clean_text; }
+const BuildOptions& Index::options() const { return impl_->options; }
+
+IndexStats Index::stats() const {
+  const Impl& im = *impl_;
+  IndexStats s;
+  s.documents = im.docs.size();
+  s.passages = im.passages.size();
+  s.terms = im.bm25.num_terms();
+  s.corpora = im.corpora;
+  size_t bytes = im.bm25.memory_bytes() + im.passages.capacity() * sizeof(Impl::StoredPassage) +
+                 im.passage_doc.capacity() * 4;
+  for (const auto& d : im.docs) {
+    bytes += sizeof(d) + d.clean_text.capacity() + d.meta.doc_id.capacity() + d.meta.title.capacity() +
+             d.meta.url.capacity() + d.meta.meta_json.capacity();
+  }
+  for (const auto& hp : im.heading_paths) {
+    for (const auto& h : hp) bytes += sizeof(h) + h.capacity();
+  }
+  s.memory_bytes = bytes;
+  return s;
+}
+
+// ---------------------------------------------------------------- persistence
+
+Status Index::Impl::serialize_documents(internal::BinaryWriter* out) const {
+  const auto& a = options.analyzer;
+  out->put<uint8_t>(a.stem);
+  out->put<uint8_t>(a.remove_stopwords);
+  out->put_string(a.stemmer);
+  for (const auto* c : {&options.markdown_chunker, &options.plain_chunker}) {
+    out->put<uint32_t>(c->max_tokens);
+    out->put<uint32_t>(c->overlap_tokens);
+    out->put<uint32_t>(c->min_tokens);
+  }
+  out->put<uint32_t>(static_cast<uint32_t>(docs.size()));
+  for (const auto& d : docs) {
+    const auto& m = d.meta;
+    for (const auto* s : {&m.doc_id, &m.corpus, &m.title, &m.url, &m.last_reviewed, &m.audience, &m.cancer_type,
+                          &m.meta_json, &d.clean_text}) {
+      out->put_string(*s);
+    }
+    out->put_strings(m.tags);
+    out->put<uint8_t>(static_cast<uint8_t>(m.format));
+  }
+  out->put<uint32_t>(static_cast<uint32_t>(heading_paths.size()));
+  for (const auto& hp : heading_paths) out->put_strings(hp);
+  out->put_vector(passages);
+  return Status::ok();
+}
+
+Status Index::Impl::deserialize_documents(internal::BinaryReader* in) {
+  uint8_t stem = 0, stop = 0;
+  MEDSEARCH_RETURN_IF_ERROR(in->get(&stem));
+  MEDSEARCH_RETURN_IF_ERROR(in->get(&stop));
+  options.analyzer.stem = stem;
+  options.analyzer.remove_stopwords = stop;
+  MEDSEARCH_RETURN_IF_ERROR(in->get_string(&options.analyzer.stemmer));
+  for (auto* c : {&options.markdown_chunker, &options.plain_chunker}) {
+    MEDSEARCH_RETURN_IF_ERROR(in->get(&c->max_tokens));
+    MEDSEARCH_RETURN_IF_ERROR(in->get(&c->overlap_tokens));
+    MEDSEARCH_RETURN_IF_ERROR(in->get(&c->min_tokens));
+  }
+  uint32_t num_docs = 0;
+  MEDSEARCH_RETURN_IF_ERROR(in->get(&num_docs));
+  docs.clear();
+  for (uint32_t i = 0; i < num_docs; ++i) {
+    StoredDoc d;
+    auto& m = d.meta;
+    for (auto* s : {&m.doc_id, &m.corpus, &m.title, &m.url, &m.last_reviewed, &m.audience, &m.cancer_type,
+                    &m.meta_json, &d.clean_text}) {
+      MEDSEARCH_RETURN_IF_ERROR(in->get_string(s));
+    }
+    MEDSEARCH_RETURN_IF_ERROR(in->get_strings(&m.tags));
+    uint8_t format = 0;
+    MEDSEARCH_RETURN_IF_ERROR(in->get(&format));
+    if (format > 1) return in->corrupt("unknown document format");
+    m.format = static_cast<io::DocFormat>(format);
+    docs.push_back(std::move(d));
+  }
+  uint32_t num_paths = 0;
+  MEDSEARCH_RETURN_IF_ERROR(in->get(&num_paths));
+  heading_paths.resize(num_paths);
+  for (auto& hp : heading_paths) MEDSEARCH_RETURN_IF_ERROR(in->get_strings(&hp));
+  MEDSEARCH_RETURN_IF_ERROR(in->get_vector(&passages));
+  for (const auto& p : passages) {
+    if (p.doc >= docs.size() || p.heading_path >= heading_paths.size() || p.begin > p.end ||
+        p.end > docs[p.doc].clean_text.size()) {
+      return in->corrupt("passage refers outside the documents");
+    }
+  }
+  if (!in->at_end()) return in->corrupt("trailing bytes");
+  return Status::ok();
+}
+
+namespace {
+
+Result<std::string> current_generation(const fs::path& dir) {
+  auto current = internal::read_file(dir / kCurrentFile);
+  if (!current) {
+    if (current.status().code() == StatusCode::kNotFound) {
+      return Status::not_found("no medsearch index at " + dir.string() + " (missing " + kCurrentFile + ")");
+    }
+    return current.status();
+  }
+  std::string gen = *current;
+  while (!gen.empty() && (gen.back() == '\n' || gen.back() == '\r')) gen.pop_back();
+  if (gen.rfind("gen-", 0) != 0 || gen.find('/') != std::string::npos) {
+    return Status::corrupt(dir.string() + "/" + kCurrentFile + " does not name a generation");
+  }
+  return gen;
+}
+
+}  // namespace
+
+Status Index::save(const fs::path& dir) const {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Status::io_error("cannot create " + dir.string() + ": " + ec.message());
+  uint64_t generation = 1;
+  bool is_index = fs::exists(dir / kCurrentFile);
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("gen-", 0) == 0) {
+      generation = std::max<uint64_t>(generation, std::strtoull(name.c_str() + 4, nullptr, 10) + 1);
+    } else if (name != kCurrentFile && name != std::string(kCurrentFile) + ".tmp" && !is_index) {
+      return Status::invalid_argument("refusing to save into " + dir.string() +
+                                      ": it is not empty and not a medsearch index");
+    }
+  }
+  char gen_name[32];
+  std::snprintf(gen_name, sizeof(gen_name), "gen-%06llu", static_cast<unsigned long long>(generation));
+  const fs::path partial = dir / (std::string(gen_name) + ".partial");
+  const fs::path final_dir = dir / gen_name;
+  fs::remove_all(partial, ec);
+  fs::create_directory(partial, ec);
+  if (ec) return Status::io_error("cannot create " + partial.string() + ": " + ec.message());
+
+  auto fail = [&](Status st) {
+    fs::remove_all(partial, ec);
+    return st;
+  };
+  internal::BinaryWriter documents, lexical;
+  if (Status st = impl_->serialize_documents(&documents); !st) return fail(st);
+  impl_->bm25.serialize(&lexical);
+  const IndexStats s = stats();
+  std::string manifest = "{\n  \"format\": \"" + std::string(kFormatName) + "\",\n  \"version\": " +
+                         std::to_string(kFormatVersion) + ",\n  \"documents\": " + std::to_string(s.documents) +
+                         ",\n  \"passages\": " + std::to_string(s.passages) + ",\n  \"terms\": " +
+                         std::to_string(s.terms) + ",\n  \"bm25\": {\"k1\": " + std::to_string(impl_->bm25.params().k1) +
+                         ", \"b\": " + std::to_string(impl_->bm25.params().b) + ", \"heading_weight\": " +
+                         std::to_string(impl_->bm25.params().heading_weight) + "},\n  \"corpora\": [";
+  for (size_t i = 0; i < s.corpora.size(); ++i) manifest += (i ? ", \"" : "\"") + json_escape(s.corpora[i]) + "\"";
+  manifest += "],\n  \"files\": {";
+  const std::pair<const char*, const std::string*> files[] = {{kDocumentsFile, &documents.buffer()},
+                                                              {kLexicalFile, &lexical.buffer()}};
+  for (size_t i = 0; i < std::size(files); ++i) {
+    const auto& [name, data] = files[i];
+    manifest += std::string(i ? "," : "") + "\n    \"" + name + "\": {\"bytes\": " + std::to_string(data->size()) +
+                ", \"xxh64\": \"" + internal::checksum_hex(*data) + "\"}";
+    if (Status st = internal::write_file_atomic(partial / name, *data); !st) return fail(st);
+  }
+  manifest += "\n  }\n}\n";
+  if (Status st = internal::write_file_atomic(partial / kManifestFile, manifest); !st) return fail(st);
+  if (Status st = internal::sync_directory(partial); !st) return fail(st);
+  fs::rename(partial, final_dir, ec);
+  if (ec) return fail(Status::io_error("cannot rename " + partial.string() + ": " + ec.message()));
+  MEDSEARCH_RETURN_IF_ERROR(internal::sync_directory(dir));
+  // The switch: CURRENT is replaced by one atomic rename.
+  MEDSEARCH_RETURN_IF_ERROR(internal::write_file_atomic(dir / kCurrentFile, std::string(gen_name) + "\n"));
+  MEDSEARCH_RETURN_IF_ERROR(internal::sync_directory(dir));
+  // Older generations are garbage now; failing to remove them loses nothing.
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("gen-", 0) == 0 && name != gen_name) fs::remove_all(entry.path(), ec);
+  }
+  return Status::ok();
+}
+
+Result<std::unique_ptr<Index>> Index::load(const fs::path& dir) {
+  auto gen = current_generation(dir);
+  if (!gen) return gen.status();
+  const fs::path gdir = dir / *gen;
+  auto manifest_text = internal::read_file(gdir / kManifestFile);
+  if (!manifest_text) return manifest_text.status();
+
+  simdjson::dom::parser parser;
+  simdjson::dom::element manifest;
+  if (parser.parse(*manifest_text).get(manifest) != simdjson::SUCCESS) {
+    return Status::corrupt((gdir / kManifestFile).string() + ": not valid JSON");
+  }
+  std::string_view format;
+  uint64_t version = 0;
+  if (manifest["format"].get(format) || format != kFormatName) {
+    return Status::corrupt((gdir / kManifestFile).string() + ": not a medsearch index manifest");
+  }
+  if (manifest["version"].get(version) || version != kFormatVersion) {
+    return Status::corrupt((gdir / kManifestFile).string() + ": format version " + std::to_string(version) +
+                           " is not supported (this build reads version " + std::to_string(kFormatVersion) + ")");
+  }
+  std::unique_ptr<Index> index(new Index());
+  Impl& im = *index->impl_;
+  for (const char* name : {kDocumentsFile, kLexicalFile}) {
+    uint64_t bytes = 0;
+    std::string_view checksum;
+    if (manifest["files"][name]["bytes"].get(bytes) || manifest["files"][name]["xxh64"].get(checksum)) {
+      return Status::corrupt((gdir / kManifestFile).string() + ": no entry for " + name);
+    }
+    auto data = internal::read_file(gdir / name);
+    if (!data) return data.status();
+    const std::string path = (gdir / name).string();
+    if (data->size() != bytes) {
+      return Status::corrupt(path + ": " + std::to_string(data->size()) + " bytes, the manifest says " +
+                             std::to_string(bytes) + " (truncated or replaced)");
+    }
+    if (internal::checksum_hex(*data) != checksum) return Status::corrupt(path + ": checksum mismatch");
+    internal::BinaryReader reader(*data, path);
+    if (name == std::string_view(kDocumentsFile)) {
+      MEDSEARCH_RETURN_IF_ERROR(im.deserialize_documents(&reader));
+    } else {
+      auto bm25 = lexical::Bm25Index::deserialize(&reader);
+      if (!bm25) return bm25.status();
+      im.bm25 = std::move(bm25).value();
+      if (!reader.at_end()) return reader.corrupt("trailing bytes");
+    }
+  }
+  if (im.bm25.num_passages() != im.passages.size()) {
+    return Status::corrupt(gdir.string() + ": lexical index and documents disagree on the passage count");
+  }
+  im.options.bm25 = im.bm25.params();
+  im.analyzer = text::Analyzer(im.options.analyzer);
+  im.derive_lookup_tables();
+  return index;
+}
+
+}  // namespace medsearch

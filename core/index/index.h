@@ -1,0 +1,140 @@
+// index.h: the search facade: documents -> passages -> BM25, with provenance,
+// filters, persistence. This is what the CLI and the Python module drive.
+//
+//   auto docs = io::read_corpus("../shared/data/nci-pdq", "", {}, nullptr);
+//   auto index = Index::build(std::move(*docs), BuildOptions{});
+//   auto hits = (*index)->search("recurrent mesothelioma treatment", SearchOptions{});
+//
+// Thread safety: thread-compatible. After build() or load(), any number of
+// threads may call the const methods (search, search_batch, passage, save)
+// concurrently.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/common/status.h"
+#include "core/io/document.h"
+#include "core/lexical/bm25_index.h"
+#include "core/text/analyzer.h"
+#include "core/text/chunker.h"
+
+namespace medsearch {
+
+// Called during long work: stage name, units done, units in all. May be
+// called from the thread that called build() only.
+using ProgressFn = std::function<void(std::string_view stage, size_t done, size_t total)>;
+
+struct BuildOptions {
+  text::ChunkerOptions markdown_chunker{};                    // guideline pages
+  text::ChunkerOptions plain_chunker{.max_tokens = 400, .overlap_tokens = 40, .min_tokens = 1};  // abstracts: split only when long
+  text::AnalyzerOptions analyzer{};
+  lexical::Bm25Params bm25{};
+};
+
+// Restrictions on which documents may be returned. Each list is "any of";
+// an empty list does not restrict. Unknown values are an error, not an empty result.
+struct SearchFilters {
+  std::vector<std::string> audience;     // "hp", "patient"
+  std::vector<std::string> cancer_type;  // e.g. "mesothelioma" (from the page URL)
+  std::vector<std::string> corpus;       // corpus names given at build time
+  std::string reviewed_after;            // "YYYY-MM-DD": documents last reviewed on or after it
+  bool empty() const {
+    return audience.empty() && cancer_type.empty() && corpus.empty() && reviewed_after.empty();
+  }
+};
+
+enum class ResultLevel { kPassage, kDocument };
+
+struct SearchOptions {
+  uint32_t k = 10;
+  ResultLevel level = ResultLevel::kPassage;  // kDocument: the best passage of each document
+  SearchFilters filters;
+};
+
+// One ranked passage with everything needed to cite it.
+struct SearchHit {
+  uint32_t passage = 0;   // internal passage number (stable for a given index)
+  float score = 0;
+  float body_score = 0;     // BM25 of the body field (the score's explanation)
+  float heading_score = 0;  // BM25 of the heading/title field, before its weight
+  std::string passage_id;   // "<doc_id>#<ordinal>"
+  std::string doc_id;
+  std::string corpus;
+  std::string title;
+  std::string url;
+  std::vector<std::string> heading_path;
+  uint32_t begin = 0;  // byte span into the document's clean text
+  uint32_t end = 0;
+  std::string text;
+  std::string audience;
+  std::string cancer_type;
+  std::string last_reviewed;
+  std::vector<std::string> tags;
+  std::string meta_json;
+};
+
+struct IndexStats {
+  size_t documents = 0;
+  size_t passages = 0;
+  size_t terms = 0;
+  size_t memory_bytes = 0;
+  std::vector<std::string> corpora;
+};
+
+class Index {
+ public:
+  ~Index();
+
+  // Chunks and indexes `documents` (from one or several corpora). Fails on an
+  // empty document list or duplicate (corpus, doc_id) pairs.
+  static Result<std::unique_ptr<Index>> build(std::vector<io::Document> documents,
+                                              const BuildOptions& options,
+                                              const ProgressFn& progress = nullptr);
+
+  // Loads an index saved with save(). Verifies format version and checksums;
+  // a missing, truncated or corrupt file is a clear error.
+  static Result<std::unique_ptr<Index>> load(const std::filesystem::path& dir);
+
+  // Saves to `dir` (created if needed). Crash-safe: the new generation is
+  // written beside the old one and made current by one atomic rename; a save
+  // that fails midway leaves the previous index loadable and unchanged.
+  // Refuses to write into a non-empty directory that is not a medsearch index.
+  Status save(const std::filesystem::path& dir) const;
+
+  // Top-k hits for one query, best first. An empty or blank query is an error;
+  // a query whose terms are all unknown or stopwords gives no hits.
+  Result<std::vector<SearchHit>> search(std::string_view query, const SearchOptions& options) const;
+
+  // Queries in parallel (oneTBB, caller's arena); results in query order.
+  Result<std::vector<std::vector<SearchHit>>> search_batch(std::span<const std::string> queries,
+                                                           const SearchOptions& options) const;
+
+  // Raw ranked passages, without materialising text (for evaluation and benchmarks).
+  Result<std::vector<lexical::ScoredPassage>> search_passages(std::string_view query,
+                                                              const SearchOptions& options) const;
+
+  // Materialises passage p (score fields left 0). p < num_passages().
+  SearchHit passage(uint32_t p) const;
+  uint32_t num_passages() const;
+  uint32_t num_documents() const;
+  // Document number of passage p, and a document's doc_id.
+  uint32_t document_of(uint32_t p) const;
+  const std::string& doc_id(uint32_t doc) const;
+  const std::string& clean_text(uint32_t doc) const;
+  IndexStats stats() const;
+  const BuildOptions& options() const;
+
+ private:
+  Index();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace medsearch

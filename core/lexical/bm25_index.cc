@@ -1,0 +1,334 @@
+#include "core/lexical/bm25_index.h"
+
+#include <oneapi/tbb/blocked_range.h>
+#include <oneapi/tbb/enumerable_thread_specific.h>
+#include <oneapi/tbb/parallel_for.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <limits>
+
+namespace medsearch::lexical {
+namespace {
+
+uint64_t term_hash(std::string_view term) { return XXH3_64bits(term.data(), term.size()); }
+
+// A passage's field as (term hash, tf), sorted by hash.
+using TermCounts = std::vector<std::pair<uint64_t, uint16_t>>;
+
+void count_terms(std::vector<uint64_t>& hashes, TermCounts* out) {
+  std::sort(hashes.begin(), hashes.end());
+  out->clear();
+  for (size_t i = 0; i < hashes.size();) {
+    size_t j = i;
+    while (j < hashes.size() && hashes[j] == hashes[i]) ++j;
+    out->emplace_back(hashes[i], static_cast<uint16_t>(std::min<size_t>(j - i, 65535)));
+    i = j;
+  }
+}
+
+// Per-thread scratch for search(): reused across queries, reset through the
+// touched lists so a query costs O(postings), not O(passages).
+struct Scratch {
+  std::vector<float> acc;
+  std::vector<uint32_t> touched;
+  std::vector<uint32_t> group_best;  // passage number + 1 of the group's best; 0 = none
+  std::vector<uint32_t> groups_touched;
+  std::vector<ScoredPassage> candidates;
+};
+
+bool better(const ScoredPassage& a, const ScoredPassage& b) {
+  return a.score > b.score || (a.score == b.score && a.passage < b.passage);
+}
+
+}  // namespace
+
+Result<Bm25Index> Bm25Index::build(const text::Analyzer& analyzer, uint32_t num_passages,
+                           const std::function<std::string_view(uint32_t, Field)>& field_text,
+                           const Bm25Params& params) {
+  Bm25Index index;
+  index.params_ = params;
+  index.num_passages_ = num_passages;
+
+  // 1. Analyse every passage in parallel into hashed term counts; each thread
+  //    remembers the strings behind the hashes it saw.
+  std::vector<TermCounts> counts[kNumFields];
+  for (auto& c : counts) c.resize(num_passages);
+  for (auto& f : index.fields_) f.lengths.assign(num_passages, 0);
+  tbb::enumerable_thread_specific<std::unordered_map<uint64_t, std::string>> local_terms;
+  std::atomic<bool> collision{false};
+  tbb::parallel_for(tbb::blocked_range<uint32_t>(0, num_passages, 64),
+                    [&](const tbb::blocked_range<uint32_t>& range) {
+    auto& seen = local_terms.local();
+    std::vector<text::Token> tokens;
+    std::vector<uint64_t> hashes;
+    for (uint32_t p = range.begin(); p < range.end(); ++p) {
+      for (int f = 0; f < kNumFields; ++f) {
+        tokens.clear();
+        analyzer.analyze(field_text(p, static_cast<Field>(f)), &tokens);
+        hashes.clear();
+        for (const auto& t : tokens) {
+          const uint64_t h = term_hash(t.term);
+          hashes.push_back(h);
+          auto [it, inserted] = seen.try_emplace(h, t.term);
+          if (!inserted && it->second != t.term) collision = true;
+        }
+        index.fields_[f].lengths[p] = static_cast<uint32_t>(tokens.size());
+        count_terms(hashes, &counts[f][p]);
+      }
+    }
+  });
+
+  // 2. Vocabulary: sorted term strings, so ids do not depend on scheduling.
+  std::unordered_map<uint64_t, std::string> all_terms;
+  for (auto& seen : local_terms) {
+    for (auto& [h, term] : seen) {
+      auto [it, inserted] = all_terms.try_emplace(h, std::move(term));
+      if (!inserted && it->second != term) collision = true;
+    }
+  }
+  index.terms_.reserve(all_terms.size());
+  for (auto& [h, term] : all_terms) index.terms_.push_back(term);
+  std::sort(index.terms_.begin(), index.terms_.end());
+  std::unordered_map<uint64_t, uint32_t> id_of_hash;
+  id_of_hash.reserve(index.terms_.size());
+  for (uint32_t id = 0; id < index.terms_.size(); ++id) {
+    id_of_hash.emplace(term_hash(index.terms_[id]), id);
+  }
+  // A 64-bit hash collision between two distinct terms would merge their
+  // postings; with ~10^6 terms its probability is ~10^-8, and we check it.
+  if (collision) {
+    return Status::internal("bm25: 64-bit term hash collision; please report this corpus");
+  }
+
+  // 3. Postings per field by counting sort; passages ascend within a term.
+  const size_t num_terms = index.terms_.size();
+  for (int f = 0; f < kNumFields; ++f) {
+    FieldPostings& fp = index.fields_[f];
+    fp.offsets.assign(num_terms + 1, 0);
+    for (const auto& tc : counts[f]) {
+      for (const auto& [h, tf] : tc) ++fp.offsets[id_of_hash[h] + 1];
+    }
+    for (size_t t = 0; t < num_terms; ++t) fp.offsets[t + 1] += fp.offsets[t];
+    fp.passages.resize(fp.offsets[num_terms]);
+    fp.tfs.resize(fp.offsets[num_terms]);
+    std::vector<uint32_t> cursor(fp.offsets.begin(), fp.offsets.end() - 1);
+    for (uint32_t p = 0; p < num_passages; ++p) {
+      for (const auto& [h, tf] : counts[f][p]) {
+        const uint32_t at = cursor[id_of_hash[h]]++;
+        fp.passages[at] = p;
+        fp.tfs[at] = tf;
+      }
+    }
+    counts[f].clear();
+    counts[f].shrink_to_fit();
+  }
+  index.index_vocabulary();
+  index.compute_impacts();
+  return index;
+}
+
+void Bm25Index::index_vocabulary() {
+  term_ids_.clear();
+  term_ids_.reserve(terms_.size());
+  for (uint32_t id = 0; id < terms_.size(); ++id) term_ids_.emplace(terms_[id], id);
+}
+
+void Bm25Index::set_params(const Bm25Params& params) {
+  params_ = params;
+  compute_impacts();
+}
+
+void Bm25Index::compute_impacts() {
+  const double n = num_passages_;
+  for (int f = 0; f < kNumFields; ++f) {
+    FieldPostings& fp = fields_[f];
+    const double weight = f == kHeading ? params_.heading_weight : 1.0;
+    double total = 0;
+    for (uint32_t len : fp.lengths) total += len;
+    const double avg = num_passages_ ? std::max(total / n, 1e-9) : 1.0;
+    // Length normaliser per passage, as in Lucene: k1 * (1 - b + b * len / avg).
+    std::vector<float> norm(num_passages_);
+    for (uint32_t p = 0; p < num_passages_; ++p) {
+      norm[p] = static_cast<float>(params_.k1 * (1.0 - params_.b + params_.b * fp.lengths[p] / avg));
+    }
+    fp.impacts.resize(fp.passages.size());
+    const size_t num_terms = terms_.size();
+    tbb::parallel_for(tbb::blocked_range<size_t>(0, num_terms, 1024),
+                      [&](const tbb::blocked_range<size_t>& range) {
+      for (size_t t = range.begin(); t < range.end(); ++t) {
+        const uint32_t lo = fp.offsets[t], hi = fp.offsets[t + 1];
+        const double df = hi - lo;
+        const double idf = std::log(1.0 + (n - df + 0.5) / (df + 0.5));
+        const float w = static_cast<float>(weight * idf);
+        for (uint32_t i = lo; i < hi; ++i) {
+          const float tf = fp.tfs[i];
+          fp.impacts[i] = w * tf / (tf + norm[fp.passages[i]]);
+        }
+      }
+    });
+  }
+}
+
+std::vector<QueryTerm> Bm25Index::resolve(std::span<const text::Token> tokens) const {
+  std::vector<QueryTerm> out;
+  for (const auto& t : tokens) {
+    auto it = term_ids_.find(t.term);
+    if (it == term_ids_.end()) continue;
+    auto same = std::find_if(out.begin(), out.end(), [&](const QueryTerm& q) { return q.term_id == it->second; });
+    if (same != out.end()) {
+      same->weight += 1.0f;
+    } else {
+      out.push_back({it->second, 1.0f});
+    }
+  }
+  // Accumulate in term-id order so float sums are reproducible for any query word order.
+  std::sort(out.begin(), out.end(), [](const QueryTerm& a, const QueryTerm& b) { return a.term_id < b.term_id; });
+  return out;
+}
+
+std::vector<ScoredPassage> Bm25Index::search(std::span<const QueryTerm> terms, const Options& options) const {
+  thread_local Scratch s;
+  if (s.acc.size() < num_passages_) s.acc.assign(num_passages_, 0.0f);
+  s.touched.clear();
+  for (const auto& q : terms) {
+    for (int f = 0; f < kNumFields; ++f) {
+      const FieldPostings& fp = fields_[f];
+      const uint32_t lo = fp.offsets[q.term_id], hi = fp.offsets[q.term_id + 1];
+      const uint32_t* ps = fp.passages.data();
+      const float* im = fp.impacts.data();
+      for (uint32_t i = lo; i < hi; ++i) {
+        float& a = s.acc[ps[i]];
+        if (a == 0.0f) s.touched.push_back(ps[i]);
+        a += q.weight * im[i];
+      }
+    }
+  }
+
+  s.candidates.clear();
+  const bool grouped = !options.group_of.empty();
+  const bool filtered = grouped && !options.group_allowed.empty();
+  if (options.one_per_group && grouped) {
+    if (s.group_best.size() < options.num_groups) s.group_best.assign(options.num_groups, 0);
+    s.groups_touched.clear();
+    for (uint32_t p : s.touched) {
+      const uint32_t g = options.group_of[p];
+      if (filtered && !options.group_allowed[g]) continue;
+      uint32_t& best = s.group_best[g];
+      if (best == 0) {
+        s.groups_touched.push_back(g);
+        best = p + 1;
+      } else if (better({p, s.acc[p]}, {best - 1, s.acc[best - 1]})) {
+        best = p + 1;
+      }
+    }
+    for (uint32_t g : s.groups_touched) {
+      const uint32_t p = s.group_best[g] - 1;
+      s.candidates.push_back({p, s.acc[p]});
+      s.group_best[g] = 0;
+    }
+  } else {
+    for (uint32_t p : s.touched) {
+      if (filtered && !options.group_allowed[options.group_of[p]]) continue;
+      s.candidates.push_back({p, s.acc[p]});
+    }
+  }
+  for (uint32_t p : s.touched) s.acc[p] = 0.0f;
+
+  const size_t k = std::min<size_t>(options.k, s.candidates.size());
+  if (k < s.candidates.size()) {
+    std::nth_element(s.candidates.begin(), s.candidates.begin() + k, s.candidates.end(), better);
+  }
+  std::sort(s.candidates.begin(), s.candidates.begin() + k, better);
+  return {s.candidates.begin(), s.candidates.begin() + k};
+}
+
+float Bm25Index::field_score(std::span<const QueryTerm> terms, uint32_t passage, Field field) const {
+  const FieldPostings& fp = fields_[field];
+  const float weight = field == kHeading ? params_.heading_weight : 1.0f;
+  float total = 0.0f;
+  for (const auto& q : terms) {
+    auto begin = fp.passages.begin() + fp.offsets[q.term_id];
+    auto end = fp.passages.begin() + fp.offsets[q.term_id + 1];
+    auto it = std::lower_bound(begin, end, passage);
+    if (it != end && *it == passage) total += q.weight * fp.impacts[it - fp.passages.begin()];
+  }
+  return weight > 0 ? total / weight : 0.0f;
+}
+
+float Bm25Index::score(std::span<const QueryTerm> terms, uint32_t passage) const {
+  // Same summation order as search(): term by term, body then heading.
+  float total = 0.0f;
+  for (const auto& q : terms) {
+    for (int f = 0; f < kNumFields; ++f) {
+      const FieldPostings& fp = fields_[f];
+      auto begin = fp.passages.begin() + fp.offsets[q.term_id];
+      auto end = fp.passages.begin() + fp.offsets[q.term_id + 1];
+      auto it = std::lower_bound(begin, end, passage);
+      if (it != end && *it == passage) total += q.weight * fp.impacts[it - fp.passages.begin()];
+    }
+  }
+  return total;
+}
+
+size_t Bm25Index::memory_bytes() const {
+  size_t bytes = 0;
+  for (const auto& t : terms_) bytes += sizeof(std::string) + t.capacity();
+  bytes += term_ids_.size() * (sizeof(std::string_view) + sizeof(uint32_t) + 2 * sizeof(void*));
+  for (const auto& fp : fields_) {
+    bytes += fp.offsets.capacity() * 4 + fp.passages.capacity() * 4 + fp.tfs.capacity() * 2 +
+             fp.impacts.capacity() * 4 + fp.lengths.capacity() * 4;
+  }
+  return bytes;
+}
+
+void Bm25Index::serialize(internal::BinaryWriter* out) const {
+  out->put<float>(params_.k1);
+  out->put<float>(params_.b);
+  out->put<float>(params_.heading_weight);
+  out->put<uint32_t>(num_passages_);
+  out->put_strings(terms_);
+  for (const auto& fp : fields_) {
+    out->put_vector(fp.offsets);
+    out->put_vector(fp.passages);
+    out->put_vector(fp.tfs);
+    out->put_vector(fp.lengths);
+  }
+}
+
+Result<Bm25Index> Bm25Index::deserialize(internal::BinaryReader* in) {
+  Bm25Index index;
+  MEDSEARCH_RETURN_IF_ERROR(in->get(&index.params_.k1));
+  MEDSEARCH_RETURN_IF_ERROR(in->get(&index.params_.b));
+  MEDSEARCH_RETURN_IF_ERROR(in->get(&index.params_.heading_weight));
+  MEDSEARCH_RETURN_IF_ERROR(in->get(&index.num_passages_));
+  MEDSEARCH_RETURN_IF_ERROR(in->get_strings(&index.terms_));
+  for (auto& fp : index.fields_) {
+    MEDSEARCH_RETURN_IF_ERROR(in->get_vector(&fp.offsets));
+    MEDSEARCH_RETURN_IF_ERROR(in->get_vector(&fp.passages));
+    MEDSEARCH_RETURN_IF_ERROR(in->get_vector(&fp.tfs));
+    MEDSEARCH_RETURN_IF_ERROR(in->get_vector(&fp.lengths));
+    // Structural checks: a corrupt file must never index out of bounds.
+    if (fp.offsets.size() != index.terms_.size() + 1 || fp.offsets.front() != 0 ||
+        fp.offsets.back() != fp.passages.size() || fp.tfs.size() != fp.passages.size() ||
+        fp.lengths.size() != index.num_passages_) {
+      return in->corrupt("inconsistent postings sizes");
+    }
+    for (size_t t = 0; t + 1 < fp.offsets.size(); ++t) {
+      if (fp.offsets[t] > fp.offsets[t + 1]) return in->corrupt("postings offsets not ascending");
+    }
+    for (uint32_t p : fp.passages) {
+      if (p >= index.num_passages_) return in->corrupt("posting names an unknown passage");
+    }
+  }
+  if (!(index.params_.k1 >= 0) || !(index.params_.b >= 0 && index.params_.b <= 1)) {
+    return in->corrupt("invalid BM25 parameters");
+  }
+  index.index_vocabulary();
+  index.compute_impacts();
+  return index;
+}
+
+}  // namespace medsearch::lexical

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The main job: set up and build if needed, build the default corpus's index
+# (or reuse it when the corpus and the index format are unchanged), then answer.
+#
+#   tools/main.sh                       # the default question
+#   tools/main.sh "your question" [-k N] [--filter audience=patient] ...
+#
+# Environment: MEDSEARCH_CORPUS (default ../shared/data/nci-pdq),
+# MEDSEARCH_CACHE (default ${XDG_CACHE_HOME:-~/.cache}/medsearch) holds the index.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+MEDSEARCH_BUILD_TARGETS="medsearch_cli _core" source tools/setup.sh
+
+CORPUS="${MEDSEARCH_CORPUS:-$ROOT/../shared/data/nci-pdq}"
+[ -d "$CORPUS" ] || { echo "corpus not found: $CORPUS (set MEDSEARCH_CORPUS)" >&2; exit 1; }
+CACHE="${MEDSEARCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/medsearch}"
+INDEX="$CACHE/indexes/$(basename "$CORPUS")"
+CLI="$ROOT/build/bin/medsearch"
+
+# The index is reused while the corpus files and the indexing code are unchanged.
+fingerprint="$( (cd "$CORPUS" && find . -type f -printf '%P %s %T@\n' | sort) | sha256sum | cut -c1-16)"
+code="$(cat core/text/*.cc core/lexical/*.cc core/index/*.cc core/io/*.cc | sha256sum | cut -c1-16)"
+stamp="$fingerprint-$code"
+if [ "$(cat "$INDEX.stamp" 2>/dev/null)" != "$stamp" ] || [ ! -f "$INDEX/CURRENT" ]; then
+  echo "[main] building the index of $CORPUS -> $INDEX" >&2
+  mkdir -p "$(dirname "$INDEX")"
+  "$CLI" build "nci-pdq=$CORPUS" -o "$INDEX"
+  echo "$stamp" > "$INDEX.stamp"
+else
+  echo "[main] reusing the index at $INDEX" >&2
+fi
+
+if [ $# -eq 0 ]; then
+  set -- "What happens when first-line treatment for mesothelioma stops working" -k 5
+fi
+"$CLI" search "$INDEX" "$@"

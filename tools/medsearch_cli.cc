@@ -1,0 +1,359 @@
+// medsearch: the command-line tool.
+//
+//   medsearch build CORPUS... -o INDEX        read, chunk and index corpora
+//   medsearch search INDEX "query" [-k N]     ranked passages with provenance
+//   medsearch run INDEX --queries Q.jsonl ... TREC run for a query set
+//   medsearch eval --qrels QRELS --run RUN    nDCG@10, Recall@100, MRR@10
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <set>
+
+#include "core/eval/metrics.h"
+#include "core/index/index.h"
+#include "core/io/corpus_reader.h"
+
+namespace fs = std::filesystem;
+using namespace medsearch;
+
+namespace {
+
+int fail(const Status& st) {
+  std::fprintf(stderr, "medsearch: error: %s\n", st.message().c_str());
+  return st.code() == StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+// A one-line progress bar on a terminal, a line per stage change otherwise.
+class ProgressBar {
+ public:
+  void operator()(std::string_view stage, size_t done, size_t total) {
+    const bool tty = isatty(STDERR_FILENO);
+    if (!tty) {
+      if (stage != last_stage_ || done == total) {
+        std::fprintf(stderr, "%.*s: %zu/%zu\n", int(stage.size()), stage.data(), done, total);
+        last_stage_ = std::string(stage);
+      }
+      return;
+    }
+    const int width = 30;
+    const int filled = total ? static_cast<int>(width * done / total) : width;
+    std::fprintf(stderr, "\r%-10.*s [%s%s] %zu/%zu", int(stage.size()), stage.data(),
+                 std::string(filled, '#').c_str(), std::string(width - filled, '.').c_str(), done, total);
+    if (done == total) std::fprintf(stderr, "\n");
+    std::fflush(stderr);
+    last_stage_ = std::string(stage);
+  }
+
+ private:
+  std::string last_stage_;
+};
+
+// "key=value" filter arguments -> SearchFilters.
+Status parse_filters(const std::vector<std::string>& specs, SearchFilters* f) {
+  for (const auto& spec : specs) {
+    const size_t eq = spec.find('=');
+    if (eq == std::string::npos || eq + 1 == spec.size()) {
+      return Status::invalid_argument("filter '" + spec + "' is not key=value");
+    }
+    const std::string key = spec.substr(0, eq), value = spec.substr(eq + 1);
+    if (key == "audience") {
+      f->audience.push_back(value);
+    } else if (key == "cancer_type" || key == "cancer-type" || key == "type") {
+      f->cancer_type.push_back(value);
+    } else if (key == "corpus") {
+      f->corpus.push_back(value);
+    } else if (key == "reviewed_after" || key == "reviewed-after") {
+      f->reviewed_after = value;
+    } else {
+      return Status::invalid_argument("unknown filter '" + key +
+                                      "' (use audience, cancer_type, corpus or reviewed_after)");
+    }
+  }
+  return Status::ok();
+}
+
+// A window of the passage around the first query-term match.
+std::string snippet(const Index& index, const SearchHit& hit, std::string_view query, size_t width) {
+  text::Analyzer analyzer(index.options().analyzer);
+  std::set<std::string> wanted;
+  for (auto& t : analyzer.terms(query)) wanted.insert(t);
+  std::vector<text::Token> tokens;
+  analyzer.analyze(hit.text, &tokens);
+  size_t at = 0;
+  for (const auto& t : tokens) {
+    if (wanted.count(t.term)) {
+      at = t.begin;
+      break;
+    }
+  }
+  size_t start = at > width / 4 ? at - width / 4 : 0;
+  while (start > 0 && hit.text[start] != ' ') --start;  // start on a word
+  std::string out = hit.text.substr(start, width);
+  while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();  // whole UTF-8 chars
+  if (!out.empty() && (static_cast<unsigned char>(out.back()) & 0x80)) out.pop_back();
+  for (char& c : out) {
+    if (c == '\n') c = ' ';
+  }
+  return (start > 0 ? "…" : "") + out + (start + width < hit.text.size() ? "…" : "");
+}
+
+std::string join_path(const std::vector<std::string>& parts) {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) out += (i ? " > " : "") + parts[i];
+  return out;
+}
+
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string json_strings(const std::vector<std::string>& v) {
+  std::string out = "[";
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + json_string(v[i]);
+  return out + "]";
+}
+
+std::string hit_json(const SearchHit& h, size_t rank) {
+  return "{\"rank\": " + std::to_string(rank) + ", \"score\": " + std::to_string(h.score) +
+         ", \"passage_id\": " + json_string(h.passage_id) + ", \"doc_id\": " + json_string(h.doc_id) +
+         ", \"corpus\": " + json_string(h.corpus) + ", \"title\": " + json_string(h.title) +
+         ", \"url\": " + json_string(h.url) + ", \"heading_path\": " + json_strings(h.heading_path) +
+         ", \"span\": [" + std::to_string(h.begin) + ", " + std::to_string(h.end) + "]" +
+         ", \"audience\": " + json_string(h.audience) + ", \"cancer_type\": " + json_string(h.cancer_type) +
+         ", \"last_reviewed\": " + json_string(h.last_reviewed) +
+         ", \"explain\": {\"bm25_body\": " + std::to_string(h.body_score) +
+         ", \"bm25_heading\": " + std::to_string(h.heading_score) + "}" +
+         ", \"text\": " + json_string(h.text) + "}";
+}
+
+Result<ResultLevel> parse_level(const std::string& level) {
+  if (level == "doc" || level == "document") return ResultLevel::kDocument;
+  if (level == "passage") return ResultLevel::kPassage;
+  return Status::invalid_argument("--level must be doc or passage, got '" + level + "'");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"medsearch: passage retrieval over clinical guidelines and literature"};
+  app.require_subcommand(1);
+
+  // build
+  auto* build = app.add_subcommand("build", "Read, chunk and index one or more corpora");
+  std::vector<std::string> corpora;
+  std::string out_dir;
+  bool skip_malformed = false;
+  BuildOptions bopt;
+  build->add_option("corpus", corpora,
+                    "Corpus paths: a Markdown tree, a BEIR corpus.jsonl or its folder; NAME=PATH names the corpus")
+      ->required();
+  build->add_option("-o,--output", out_dir, "Index directory to write")->required();
+  build->add_flag("--skip-malformed", skip_malformed, "Skip (and count) malformed documents instead of failing");
+  build->add_option("--max-tokens", bopt.markdown_chunker.max_tokens, "Passage budget in words (Markdown)");
+  build->add_option("--k1", bopt.bm25.k1, "BM25 k1");
+  build->add_option("--b", bopt.bm25.b, "BM25 b");
+  build->add_option("--heading-weight", bopt.bm25.heading_weight, "Weight of the heading/title field");
+
+  // search
+  auto* search = app.add_subcommand("search", "Search an index and print ranked passages");
+  std::string index_dir, query, level = "passage";
+  uint32_t k = 10;
+  std::vector<std::string> filter_specs;
+  bool as_json = false;
+  search->add_option("index", index_dir, "Index directory")->required();
+  search->add_option("query", query, "Query text")->required();
+  search->add_option("-k", k, "Number of results")->check(CLI::Range(1, 100000));
+  search->add_option("--filter", filter_specs,
+                     "key=value: audience=hp|patient, cancer_type=T, corpus=C, reviewed_after=YYYY-MM-DD");
+  search->add_option("--level", level, "passage or doc (best passage per document)");
+  search->add_flag("--json", as_json, "One JSON object per hit");
+
+  // run
+  auto* run = app.add_subcommand("run", "Answer a query set and write a TREC run");
+  std::string queries_file, run_file, tag = "medsearch";
+  uint32_t run_k = 100;
+  std::string run_level = "doc";
+  run->add_option("index", index_dir, "Index directory")->required();
+  run->add_option("--queries", queries_file, "BEIR queries.jsonl")->required();
+  run->add_option("--output", run_file, "Run file to write (TREC format)")->required();
+  run->add_option("--k", run_k, "Hits per query")->check(CLI::Range(1, 100000));
+  run->add_option("--level", run_level, "doc (document ids) or passage (passage ids, plus RUN.jsonl)");
+  run->add_option("--tag", tag, "Run tag");
+  run->add_option("--filter", filter_specs, "As for search");
+
+  // eval
+  auto* ev = app.add_subcommand("eval", "Score a TREC run against BEIR qrels");
+  std::string qrels_file, eval_queries;
+  ev->add_option("--qrels", qrels_file, "BEIR qrels TSV")->required();
+  ev->add_option("--run", run_file, "TREC run file")->required();
+  ev->add_option("--queries", eval_queries, "Evaluate only the queries in this queries.jsonl");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (*build) {
+    std::vector<io::Document> docs;
+    io::ReadOptions ropt{.skip_malformed = skip_malformed};
+    const auto t0 = std::chrono::steady_clock::now();
+    for (const auto& spec : corpora) {
+      std::string name, path = spec;
+      const size_t eq = spec.find('=');
+      if (eq != std::string::npos && !fs::exists(spec)) {
+        name = spec.substr(0, eq);
+        path = spec.substr(eq + 1);
+      }
+      io::ReadReport report;
+      auto read = io::read_corpus(path, name, ropt, &report);
+      if (!read) return fail(read.status());
+      std::fprintf(stderr, "read %zu documents from %s", report.documents, path.c_str());
+      if (report.skipped) std::fprintf(stderr, " (skipped %zu malformed)", report.skipped);
+      std::fprintf(stderr, "\n");
+      for (const auto& m : report.messages) std::fprintf(stderr, "  skipped: %s\n", m.c_str());
+      for (auto& d : *read) docs.push_back(std::move(d));
+    }
+    ProgressBar bar;
+    auto index = Index::build(std::move(docs), bopt, std::ref(bar));
+    if (!index) return fail(index.status());
+    const auto t1 = std::chrono::steady_clock::now();
+    if (Status st = (*index)->save(out_dir); !st) return fail(st);
+    const IndexStats s = (*index)->stats();
+    std::fprintf(stderr, "indexed %zu documents, %zu passages, %zu terms in %.2f s (%.1f MiB in memory) -> %s\n",
+                 s.documents, s.passages, s.terms, std::chrono::duration<double>(t1 - t0).count(),
+                 s.memory_bytes / 1048576.0, out_dir.c_str());
+    return 0;
+  }
+
+  SearchOptions sopt;
+  if (Status st = parse_filters(filter_specs, &sopt.filters); !st) return fail(st);
+
+  if (*search) {
+    auto lv = parse_level(level);
+    if (!lv) return fail(lv.status());
+    sopt.k = k;
+    sopt.level = *lv;
+    auto index = Index::load(index_dir);
+    if (!index) return fail(index.status());
+    const auto t0 = std::chrono::steady_clock::now();
+    auto hits = (*index)->search(query, sopt);
+    const auto t1 = std::chrono::steady_clock::now();
+    if (!hits) return fail(hits.status());
+    if (as_json) {
+      for (size_t i = 0; i < hits->size(); ++i) std::printf("%s\n", hit_json((*hits)[i], i + 1).c_str());
+      return 0;
+    }
+    std::printf("%zu results for \"%s\" (%.2f ms)\n\n", hits->size(), query.c_str(),
+                std::chrono::duration<double, std::milli>(t1 - t0).count());
+    for (size_t i = 0; i < hits->size(); ++i) {
+      const auto& h = (*hits)[i];
+      std::printf("%zu. %s\n", i + 1, join_path(h.heading_path).c_str());
+      std::printf("   %s%s%s%s\n", h.title.c_str(), h.audience.empty() ? "" : (" [" + h.audience + "]").c_str(),
+                  h.last_reviewed.empty() ? "" : (", reviewed " + h.last_reviewed).c_str(),
+                  h.corpus == "nci-pdq" ? " (source: NCI PDQ)" : (" (" + h.corpus + ")").c_str());
+      if (!h.url.empty()) std::printf("   %s\n", h.url.c_str());
+      std::printf("   score %.3f = body %.3f + heading %.3f x %.2f   [%s]\n", h.score, h.body_score,
+                  h.heading_score, (*index)->options().bm25.heading_weight, h.passage_id.c_str());
+      std::printf("   %s\n\n", snippet(**index, h, query, 320).c_str());
+    }
+    return 0;
+  }
+
+  if (*run) {
+    auto lv = parse_level(run_level);
+    if (!lv) return fail(lv.status());
+    sopt.k = run_k;
+    sopt.level = *lv;
+    auto index = Index::load(index_dir);
+    if (!index) return fail(index.status());
+    auto queries = eval::read_queries(queries_file);
+    if (!queries) return fail(queries.status());
+    std::vector<std::string> texts;
+    for (const auto& q : *queries) texts.push_back(q.text);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto results = (*index)->search_batch(texts, sopt);
+    const auto t1 = std::chrono::steady_clock::now();
+    if (!results) return fail(results.status());
+    // Written next to the target and renamed, so a failed run leaves no half file.
+    const std::string tmp = run_file + ".tmp";
+    std::ofstream out(tmp);
+    std::ofstream jsonl;
+    if (*lv == ResultLevel::kPassage) jsonl.open(run_file + ".jsonl.tmp");
+    for (size_t qi = 0; qi < queries->size(); ++qi) {
+      const auto& qid = (*queries)[qi].id;
+      const auto& hits = (*results)[qi];
+      for (size_t r = 0; r < hits.size(); ++r) {
+        const auto& h = hits[r];
+        const std::string& id = *lv == ResultLevel::kDocument ? h.doc_id : h.passage_id;
+        out << qid << " Q0 " << id << ' ' << (r + 1) << ' ' << h.score << ' ' << tag << '\n';
+        if (jsonl.is_open()) {
+          jsonl << "{\"qid\": " << json_string(qid) << ", \"rank\": " << (r + 1) << ", \"score\": " << h.score
+                << ", \"doc_id\": " << json_string(h.doc_id) << ", \"passage_id\": " << json_string(h.passage_id)
+                << ", \"heading_path\": " << json_strings(h.heading_path) << "}\n";
+        }
+      }
+    }
+    out.close();
+    if (!out) return fail(Status::io_error("cannot write " + tmp));
+    fs::rename(tmp, run_file);
+    if (jsonl.is_open()) {
+      jsonl.close();
+      if (!jsonl) return fail(Status::io_error("cannot write " + run_file + ".jsonl.tmp"));
+      fs::rename(run_file + ".jsonl.tmp", run_file + ".jsonl");
+    }
+    std::fprintf(stderr, "%zu queries in %.3f s -> %s\n", queries->size(),
+                 std::chrono::duration<double>(t1 - t0).count(), run_file.c_str());
+    return 0;
+  }
+
+  if (*ev) {
+    auto qrels = eval::read_qrels(qrels_file);
+    if (!qrels) return fail(qrels.status());
+    std::ifstream in(run_file);
+    if (!in) return fail(Status::not_found("cannot open run file " + run_file));
+    eval::Run runs;
+    std::string line;
+    size_t line_no = 0;
+    while (std::getline(in, line)) {
+      ++line_no;
+      if (line.empty()) continue;
+      std::istringstream fields(line);
+      std::string qid, q0, doc, rank, score;
+      if (!(fields >> qid >> q0 >> doc >> rank >> score)) {
+        return fail(Status::corrupt(run_file + ":" + std::to_string(line_no) + ": not a TREC run line"));
+      }
+      runs[qid].push_back(doc);
+    }
+    std::vector<std::string> only;
+    if (!eval_queries.empty()) {
+      auto qs = eval::read_queries(eval_queries);
+      if (!qs) return fail(qs.status());
+      for (const auto& q : *qs) only.push_back(q.id);
+    }
+    const auto m = eval::evaluate(runs, *qrels, only);
+    std::printf("queries\t%zu\nnDCG@10\t%.4f\nRecall@100\t%.4f\nMRR@10\t%.4f\n", m.queries, m.ndcg_at_10,
+                m.recall_at_100, m.mrr_at_10);
+    return 0;
+  }
+  return 0;
+}
