@@ -139,7 +139,7 @@ void init_index(py::module_& m) {
             return unwrap(std::move(index));
           },
           py::arg("corpora"), py::kw_only(), py::arg("skip_malformed") = false, py::arg("max_tokens") = 220,
-          py::arg("k1") = 0.9f, py::arg("b") = 0.4f, py::arg("heading_weight") = 0.5f,
+          py::arg("k1") = 0.9f, py::arg("b") = 0.4f, py::arg("heading_weight") = 0.4f,
           py::arg("progress") = py::none(),
           "Read, chunk and index corpora: a path, a (name, path) pair, a list of these, or {name: path}.\n"
           "A path is a Markdown tree, a BEIR corpus.jsonl or a folder holding one.\n"

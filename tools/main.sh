@@ -32,6 +32,6 @@ else
 fi
 
 if [ $# -eq 0 ]; then
-  set -- "What happens when first-line treatment for mesothelioma stops working" -k 5
+  set -- "What happens when first-line treatment for mesothelioma stops working" -k 10
 fi
 "$CLI" search "$INDEX" "$@"

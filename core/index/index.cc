@@ -193,14 +193,24 @@ Result<std::unique_ptr<Index>> Index::build(std::vector<io::Document> documents,
   if (im.passages.empty()) return Status::invalid_argument("the documents produced no passages (all empty?)");
   im.derive_lookup_tables();
 
-  // Heading field texts are joined once here; the body is a view into the clean text.
+  // Heading field texts are joined once here; the body is a view into the clean
+  // text, except for plain (BEIR) passages, whose body field is title + text as
+  // in the usual BEIR BM25 set-up (the title also feeds the heading field).
   std::vector<std::string> heading_texts(im.heading_paths.size());
   for (size_t h = 0; h < im.heading_paths.size(); ++h) heading_texts[h] = join(im.heading_paths[h], " ");
+  std::vector<std::string> titled_bodies(im.passages.size());
+  for (uint32_t p = 0; p < im.passages.size(); ++p) {
+    const auto& meta = im.docs[im.passages[p].doc].meta;
+    if (meta.format == io::DocFormat::kPlain && !meta.title.empty()) {
+      titled_bodies[p] = meta.title + "\n" + std::string(im.body_text(p));
+    }
+  }
   if (progress) progress("indexing", 0, im.passages.size());
   auto bm25 = lexical::Bm25Index::build(
       im.analyzer, static_cast<uint32_t>(im.passages.size()),
       [&](uint32_t p, lexical::Field f) -> std::string_view {
-        return f == lexical::kBody ? im.body_text(p) : std::string_view(heading_texts[im.passages[p].heading_path]);
+        if (f == lexical::kHeading) return heading_texts[im.passages[p].heading_path];
+        return titled_bodies[p].empty() ? im.body_text(p) : std::string_view(titled_bodies[p]);
       },
       options.bm25);
   if (!bm25) return bm25.status();

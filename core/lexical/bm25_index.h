@@ -36,7 +36,7 @@ enum Field : int { kBody = 0, kHeading = 1, kNumFields = 2 };
 struct Bm25Params {
   float k1 = 0.9f;
   float b = 0.4f;
-  float heading_weight = 0.5f;  // weight of the heading/title field relative to the body
+  float heading_weight = 0.4f;  // weight of the heading/title field relative to the body
 };
 
 // One scored passage. `passage` indexes the passages the index was built over.

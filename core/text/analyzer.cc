@@ -318,7 +318,7 @@ bool is_alphabetic(std::string_view term) {
 // Calls emit(scratch.term, begin, end) for each token of `text`, in order,
 // with the normalised (not stemmed) term and its input byte span.
 template <typename Emit>
-void for_each_token(std::string_view text, Scratch& scratch, Emit&& emit) {
+void for_each_token(std::string_view text, Scratch& scratch, bool split_parts, Emit&& emit) {
   assert(text.size() < (size_t{1} << 32));
   const size_t n = text.size();
   auto& hyphens = scratch.hyphens;
@@ -428,6 +428,16 @@ void for_each_token(std::string_view text, Scratch& scratch, Emit&& emit) {
       emit_piece(part_begin, j);
     } else {
       emit_piece(start, j);
+      if (!hyphens.empty() && split_parts) {
+        // "her2-positive": the whole token, then its parts, so "HER2" and
+        // "HER2 positive" find it too.
+        size_t part_begin = start;
+        for (const uint32_t h : hyphens) {
+          emit_piece(part_begin, h);
+          part_begin = h + decode_at(text, h).len;
+        }
+        emit_piece(part_begin, j);
+      }
     }
     i = j;
   }
@@ -483,7 +493,7 @@ void Analyzer::analyze(std::string_view text, std::vector<Token>* out) const {
   if (stemmer != nullptr && scratch.stem_cache.empty()) scratch.stem_cache.resize(kStemCacheSize);
   const bool drop_stopwords = options_.remove_stopwords;
   uint32_t position = 0;
-  for_each_token(text, scratch, [&](const std::string& term, uint32_t begin, uint32_t end) {
+  for_each_token(text, scratch, options_.compound_parts, [&](const std::string& term, uint32_t begin, uint32_t end) {
     const uint32_t pos = position++;
     if (drop_stopwords && is_stopword(term)) return;
     Token& token = out->emplace_back();
@@ -523,7 +533,7 @@ std::vector<std::string> Analyzer::tokenize(std::string_view text) const {
   assert(impl_ != nullptr && "use of a moved-from Analyzer");
   ScratchLease lease(impl_->pool);
   std::vector<std::string> result;
-  for_each_token(text, *lease, [&](const std::string& term, uint32_t, uint32_t) {
+  for_each_token(text, *lease, /*split_parts=*/false, [&](const std::string& term, uint32_t, uint32_t) {
     result.push_back(term);
   });
   return result;

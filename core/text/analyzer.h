@@ -75,6 +75,9 @@ struct AnalyzerOptions {
   bool stem = true;               // Snowball stemming of alphabetic tokens
   bool remove_stopwords = true;   // drop English stopwords
   std::string stemmer = "english";  // a libstemmer algorithm name ("english", "porter")
+  // After a hyphenated token with a digit ("her2-positive", "pd-l1"), also
+  // emit its parts ("her2", "positive"), so queries without the hyphen match.
+  bool compound_parts = true;
 };
 
 struct Token {

@@ -55,7 +55,7 @@ class Index:
         max_tokens: int = 220,
         k1: float = 0.9,
         b: float = 0.4,
-        heading_weight: float = 0.5,
+        heading_weight: float = 0.4,
         progress: Callable[[str, int, int], None] | None = None,
     ) -> Index: ...
     @staticmethod

@@ -78,7 +78,7 @@ TEST(Index, SearchReturnsProvenance) {
   ASSERT_EQ(top.heading_path.size(), 2u);
   EXPECT_EQ(top.heading_path[1], "Treatment of Recurrent Malignant Mesothelioma");
   EXPECT_EQ(index->clean_text(index->document_of(top.passage)).substr(top.begin, top.end - top.begin), top.text);
-  EXPECT_NEAR(top.score, top.body_score + 0.5f * top.heading_score, 1e-4);
+  EXPECT_NEAR(top.score, top.body_score + index->options().bm25.heading_weight * top.heading_score, 1e-4);
   for (size_t i = 1; i < hits->size(); ++i) EXPECT_GE((*hits)[i - 1].score, (*hits)[i].score);
 }
 

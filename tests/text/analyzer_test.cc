@@ -33,6 +33,7 @@ AnalyzerOptions no_stemming() {
 void expect_spans_map_back(std::string_view text, const AnalyzerOptions& options) {
   AnalyzerOptions unstemmed = options;
   unstemmed.stem = false;
+  unstemmed.compound_parts = false;  // parts lie inside their compound's span; tested apart
   const Analyzer analyzer(unstemmed);
   std::vector<Token> tokens;
   analyzer.analyze(text, &tokens);
@@ -251,10 +252,28 @@ TEST(AnalyzerStemming, EnglishSnowball) {
 }
 
 TEST(AnalyzerStemming, OnlyPurelyAlphabeticTokens) {
-  const Analyzer analyzer;
+  const Analyzer analyzer(AnalyzerOptions{.compound_parts = false});
   EXPECT_THAT(analyzer.terms("BRCA1 HER2-positive PD-L1 cancers 14.6 e.g. o'briens"),
               ElementsAre("brca1", "her2-positive", "pd-l1", "cancer", "14.6", "e.g", "o'briens"));
   EXPECT_THAT(analyzer.terms("IIIA IIIB IV"), ElementsAre("iiia", "iiib", "iv"));
+}
+
+TEST(AnalyzerCompounds, HyphenatedTokensWithDigitsAlsoIndexTheirParts) {
+  const Analyzer analyzer;
+  EXPECT_THAT(analyzer.terms("HER2-positive PD-L1"),
+              ElementsAre("her2-positive", "her2", "posit", "pd-l1", "pd", "l1"));
+  // The parts make the hyphen optional in queries.
+  const auto doc = analyzer.terms("HER2-positive");
+  for (const auto& t : analyzer.terms("HER2 positive")) {
+    EXPECT_NE(std::find(doc.begin(), doc.end(), t), doc.end()) << t;
+  }
+  // Each part's span maps back into the compound; alphabetic compounds are only split.
+  const std::string text = "anti-PD-1 well-tolerated";
+  std::vector<Token> tokens;
+  analyzer.analyze(text, &tokens);
+  std::vector<std::string> spans;
+  for (const auto& t : tokens) spans.push_back(text.substr(t.begin, t.end - t.begin));
+  EXPECT_THAT(spans, ElementsAre("anti-PD-1", "anti", "PD", "1", "well", "tolerated"));
 }
 
 TEST(AnalyzerStemming, CanBeDisabled) {

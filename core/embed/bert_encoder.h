@@ -1,0 +1,69 @@
+// bert_encoder.h: a BERT sentence encoder (sentence-transformers layout) in
+// Eigen: embeddings + layer norm, self-attention with padding masks, GELU
+// feed-forward, residual layer norms, mean or CLS pooling, L2 normalisation.
+//
+// A model directory holds config.json, vocab.txt, model.safetensors and,
+// optionally, sentence_bert_config.json (max_seq_length) and
+// 1_Pooling/config.json (pooling mode); tools/fetch_model.sh makes one.
+//
+// Batches are bucketed by length and run as GEMMs; batches run in parallel
+// with oneTBB in the caller's arena. Thread-safe.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/embed/embedder.h"
+#include "core/embed/wordpiece.h"
+
+namespace medsearch::embed {
+
+enum class Pooling : uint8_t { kMean = 0, kCls = 1 };
+
+struct BertConfig {
+  uint32_t hidden = 384;
+  uint32_t layers = 6;
+  uint32_t heads = 12;
+  uint32_t intermediate = 1536;
+  uint32_t max_position = 512;
+  uint32_t vocab = 30522;
+  uint32_t type_vocab = 2;
+  float layer_norm_eps = 1e-12f;
+  Pooling pooling = Pooling::kMean;
+  bool normalize = true;
+  uint32_t max_seq_length = 256;  // tokens per text incl. [CLS]/[SEP]; longer texts are truncated
+  std::string query_prefix;       // prepended to queries (bge: "Represent this sentence ...: ")
+};
+
+// The default model directory: $MEDSEARCH_MODEL_DIR, else
+// ${MEDSEARCH_CACHE:-${XDG_CACHE_HOME:-~/.cache}/medsearch}/models/all-minilm-l6-v2.
+std::filesystem::path default_model_dir();
+
+class BertEncoder final : public Embedder {
+ public:
+  ~BertEncoder() override;
+  // Loads and verifies a model directory. A missing, truncated or
+  // wrong-checksum weight file is a clear error that says how to fetch it.
+  static Result<std::unique_ptr<BertEncoder>> load(const std::filesystem::path& model_dir);
+
+  uint32_t dim() const override;
+  std::string model_id() const override;
+  Status embed(std::span<const std::string_view> texts, TextKind kind, std::span<float> out) const override;
+
+  // Embeds already-tokenized inputs ([CLS] ... [SEP] ids), for golden tests.
+  Status embed_ids(std::span<const std::vector<int32_t>> batch, std::span<float> out) const;
+
+  const WordPieceTokenizer& tokenizer() const;
+  const BertConfig& config() const;
+  // FLOPs of one forward pass over a sequence of `tokens` tokens (for rooflines).
+  double flops(uint32_t tokens) const;
+
+ private:
+  BertEncoder();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace medsearch::embed
