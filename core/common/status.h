@@ -60,7 +60,10 @@ class [[nodiscard]] Result {
   T&& value() && { return std::move(*value_); }
   T* operator->() { return &*value_; }
   const T* operator->() const { return &*value_; }
-  T& operator*() { return *value_; }
+  T& operator*() & { return *value_; }
+  const T& operator*() const& { return *value_; }
+  // On a temporary, yields the value itself, so `for (auto& x : *f())` is safe.
+  T operator*() && { return std::move(*value_); }
 
  private:
   std::optional<T> value_;

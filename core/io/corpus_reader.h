@@ -11,6 +11,29 @@
 // file and the 1-based line, unless ReadOptions::skip_malformed is set, in which
 // case the bad document is skipped and counted in ReadReport. Never a partial
 // result without saying so.
+//
+// Front matter is the YAML subset the corpus uses, parsed strictly: top-level
+// `key: value` lines, values plain, 'single-quoted' ('' is a quote) or
+// "double-quoted" (JSON-like escapes), optionally continued on indented lines
+// (folded with one space); lists as `key:` + `- item` lines or `[a, 'b']`;
+// blank lines and `#` comment lines. Nested maps, block scalars, anchors and
+// duplicate keys are errors. Kept: title, url, lastReviewed (must be
+// YYYY-MM-DD; a timestamp keeps its date), tags (must be a list). Without a
+// title, the first "# " heading, then the file name without ".md", is used.
+// CRLF line ends are made LF in the body; a UTF-8 BOM is skipped; invalid
+// UTF-8 is an error at its line.
+//
+// Markdown files are read and parsed in parallel (tbb::parallel_for in the
+// caller's task arena). A tree with no *.md file is kNotFound. I/O errors
+// always fail the read, even with skip_malformed. BEIR: "_id" is a non-empty
+// string or an integer, "text" a string, "title" a string or absent/null,
+// "meta" an object or absent/null; blank lines are ignored; malformed JSON,
+// invalid UTF-8, a missing or mistyped field and a repeated "_id" are
+// malformed lines. Messages are "<file>:<line>: <reason>", with <file> the
+// path relative to the root for a tree and the path as given for a JSONL file.
+//
+// Thread safety: thread-safe (no shared state). Cost: nci-pdq (1,432 files,
+// 51 MB) reads in ~0.05 s warm on 2 cores; medquad (21 MB JSONL) in ~0.05 s.
 #pragma once
 
 #include <filesystem>
@@ -35,7 +58,9 @@ struct ReadReport {
 
 // Reads `path` (a Markdown tree, a corpus.jsonl, or a directory holding one).
 // `corpus` names the corpus; empty means the last path component
-// (for ".../scifact/corpus.jsonl" that is "scifact").
+// (for ".../scifact/corpus.jsonl" that is "scifact"; for another "x.jsonl" it
+// is "x"). A nonexistent path is kNotFound; an existing file that is not
+// *.jsonl is kInvalidArgument. `report` may be null.
 Result<std::vector<Document>> read_corpus(const std::filesystem::path& path, std::string corpus,
                                           const ReadOptions& options, ReadReport* report);
 
@@ -54,6 +79,10 @@ Result<std::vector<Document>> read_beir_jsonl(const std::filesystem::path& file,
 Status parse_markdown_document(std::string_view text, Document* doc);
 
 // "/types/mesothelioma/hp/..." -> audience "hp", cancer type "mesothelioma".
+// Audience: the first path segment equal to "hp" or "patient". Cancer type:
+// the second segment when the first is "types" ("/about-cancer/treatment/
+// types/chemotherapy" has none). Scheme, host, query and fragment are ignored;
+// both outputs are cleared first.
 void derive_from_url(std::string_view url, std::string* audience, std::string* cancer_type);
 
 }  // namespace medsearch::io

@@ -345,8 +345,8 @@ bool is_table_row(std::string_view line) {
   return !t.empty() && t[0] == '|';
 }
 
-// "| a | b |" -> "a | b" (empty cells dropped). Returns false for a delimiter
-// row ("| --- | :-: |"), which produces nothing.
+// "| a | b |" -> "a | b" (empty cells dropped). Returns false, appending
+// nothing, for a delimiter row ("| --- | :-: |") or a row of empty cells.
 bool flatten_table_row(std::string_view line, std::string* out) {
   std::string_view t = trim(line);
   t.remove_prefix(1);
@@ -372,7 +372,7 @@ bool flatten_table_row(std::string_view line, std::string* out) {
     out->append(cell);
     any_cell = true;
   }
-  if (any_cell && delimiter_row) {
+  if (!any_cell || delimiter_row) {
     out->resize(mark);
     return false;
   }
@@ -663,10 +663,7 @@ class MarkdownChunker {
     clean.append(text);
     doc_.heading_lines.push_back({begin, static_cast<uint32_t>(clean.size())});
     clean.append("\n\n");
-    if (is_title) {
-      root_ = std::move(text);  // the page title: not repeated in heading paths
-      return;
-    }
+    if (is_title) return;  // the page title: not repeated in heading paths
     close_levels(level);
     stack_.emplace_back(level, std::move(text));
     path_dirty_ = true;
@@ -683,9 +680,7 @@ class MarkdownChunker {
       for (const auto& [lvl, text] : stack_) path_.push_back(text);
       if (path_.empty()) {
         // Text before any heading (or under the title heading only).
-        const std::string_view root =
-            !root_.empty() ? std::string_view(root_)
-                           : (!short_title_.empty() ? short_title_ : title_);
+        const std::string_view root = !short_title_.empty() ? short_title_ : title_;
         if (!root.empty()) path_.emplace_back(root);
       }
       path_dirty_ = false;
@@ -744,7 +739,6 @@ class MarkdownChunker {
   std::vector<std::pair<int, std::string>> stack_;  // open headings (level, text)
   std::vector<std::string> path_;
   bool path_dirty_ = true;
-  std::string root_;         // text of the first heading when it repeats the title
   bool first_heading_ = true;
   bool in_references_ = false;
   std::string pending_;  // raw lines of the current section
