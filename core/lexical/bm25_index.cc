@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cmath>
 #include <limits>
 
@@ -37,6 +38,8 @@ struct Scratch {
   std::vector<uint32_t> group_best;  // passage number + 1 of the group's best; 0 = none
   std::vector<uint32_t> groups_touched;
   std::vector<ScoredPassage> candidates;
+  std::vector<QueryTerm> essential, common;
+  std::vector<float> bests;  // scratch for the pruning threshold
 };
 
 bool better(const ScoredPassage& a, const ScoredPassage& b) {
@@ -155,6 +158,7 @@ void Bm25Index::compute_impacts() {
       norm[p] = static_cast<float>(params_.k1 * (1.0 - params_.b + params_.b * fp.lengths[p] / avg));
     }
     fp.impacts.resize(fp.passages.size());
+    fp.max_impact.assign(terms_.size(), 0.0f);
     const size_t num_terms = terms_.size();
     tbb::parallel_for(tbb::blocked_range<size_t>(0, num_terms, 1024),
                       [&](const tbb::blocked_range<size_t>& range) {
@@ -166,6 +170,7 @@ void Bm25Index::compute_impacts() {
         for (uint32_t i = lo; i < hi; ++i) {
           const float tf = fp.tfs[i];
           fp.impacts[i] = w * tf / (tf + norm[fp.passages[i]]);
+          fp.max_impact[t] = std::max(fp.max_impact[t], fp.impacts[i]);
         }
       }
     });
@@ -189,28 +194,222 @@ std::vector<QueryTerm> Bm25Index::resolve(std::span<const text::Token> tokens) c
   return out;
 }
 
+namespace {
+
+// Keeps the k best candidates seen so far; `worst()` is the bar a new one must clear.
+class TopK {
+ public:
+  explicit TopK(size_t k, std::vector<ScoredPassage>* storage) : k_(k), heap_(*storage) { heap_.clear(); }
+  void push(ScoredPassage c) {
+    if (heap_.size() < k_) {
+      heap_.push_back(c);
+      std::push_heap(heap_.begin(), heap_.end(), better);  // `better` makes a min-heap of the best
+    } else if (better(c, heap_.front())) {
+      std::pop_heap(heap_.begin(), heap_.end(), better);
+      heap_.back() = c;
+      std::push_heap(heap_.begin(), heap_.end(), better);
+    }
+  }
+  std::vector<ScoredPassage> sorted() {
+    std::sort(heap_.begin(), heap_.end(), better);
+    return heap_;
+  }
+
+ private:
+  size_t k_;
+  std::vector<ScoredPassage>& heap_;
+};
+
+}  // namespace
+
 std::vector<ScoredPassage> Bm25Index::search(std::span<const QueryTerm> terms, const Options& options) const {
   thread_local Scratch s;
   if (s.acc.size() < num_passages_) s.acc.assign(num_passages_, 0.0f);
-  s.touched.clear();
+  const bool grouped = !options.group_of.empty();
+  const bool filtered = grouped && !options.group_allowed.empty();
+  const bool one_per_group = options.one_per_group && grouped;
+  TopK top(options.k, &s.candidates);
+  if (options.k == 0 || terms.empty()) return {};
+
+  // Two strategies, chosen per query by the number of postings it touches:
+  //  - dense: scatter-add without bookkeeping, then one sequential scan of the
+  //    accumulator (zeroing it as it goes). Wins when the query's postings
+  //    cover a good part of the corpus (common words), as the scan is
+  //    branch-light and prefetch-friendly.
+  //  - sparse: also record each passage the first time it is touched, and
+  //    visit only those. Wins for rare-term queries on large corpora.
+  // Common terms (in more than 1/8 of the passages) are candidates for pruning.
+  auto term_postings = [&](const QueryTerm& q) {
+    size_t n = 0;
+    for (const auto& fp : fields_) n += fp.offsets[q.term_id + 1] - fp.offsets[q.term_id];
+    return n;
+  };
+  auto& essential = s.essential;
+  auto& common = s.common;
+  essential.clear();
+  common.clear();
   for (const auto& q : terms) {
+    if (term_postings(q) * 8 >= num_passages_) {
+      common.push_back(q);
+    } else {
+      essential.push_back(q);
+    }
+  }
+  if (essential.empty()) {  // nothing to prune against
+    essential.swap(common);
+  }
+  auto bound_of = [&](const QueryTerm& q) {
+    return q.weight * (fields_[kBody].max_impact[q.term_id] +
+                       (params_.heading_weight > 0 ? fields_[kHeading].max_impact[q.term_id] : 0.0f));
+  };
+  // Largest bound first, so the terms left for pruning are the weakest.
+  std::sort(common.begin(), common.end(), [&](const QueryTerm& a, const QueryTerm& b) {
+    const float ba = bound_of(a), bb = bound_of(b);
+    return ba > bb || (ba == bb && a.term_id < b.term_id);
+  });
+  size_t postings = 0;
+  for (const auto& q : essential) postings += term_postings(q);
+  // With common terms to prune, the sparse strategy keeps the list of candidates.
+  const bool dense = common.empty() && postings * 8 >= num_passages_;
+  s.touched.clear();
+  for (const auto& q : essential) {
     for (int f = 0; f < kNumFields; ++f) {
+      // A zero-weight field adds nothing, and would defeat the "0 = untouched" test.
+      if (f == kHeading && params_.heading_weight <= 0.0f) continue;
       const FieldPostings& fp = fields_[f];
       const uint32_t lo = fp.offsets[q.term_id], hi = fp.offsets[q.term_id + 1];
       const uint32_t* ps = fp.passages.data();
       const float* im = fp.impacts.data();
-      for (uint32_t i = lo; i < hi; ++i) {
-        float& a = s.acc[ps[i]];
-        if (a == 0.0f) s.touched.push_back(ps[i]);
-        a += q.weight * im[i];
+      float* acc = s.acc.data();
+      const float w = q.weight;
+      if (dense) {
+        for (uint32_t i = lo; i < hi; ++i) acc[ps[i]] += w * im[i];
+      } else {
+        for (uint32_t i = lo; i < hi; ++i) {
+          float& a = acc[ps[i]];
+          if (a == 0.0f) s.touched.push_back(ps[i]);
+          a += w * im[i];
+        }
       }
     }
   }
 
-  s.candidates.clear();
-  const bool grouped = !options.group_of.empty();
-  const bool filtered = grouped && !options.group_allowed.empty();
-  if (options.one_per_group && grouped) {
+  float* acc = s.acc.data();
+  if (dense) {
+    // Passages of a group are contiguous (the index numbers them document by
+    // document), so the best of each group falls out of the same scan.
+    ScoredPassage group_best{0, 0.0f};
+    uint32_t current_group = UINT32_MAX;
+    for (uint32_t p = 0; p < num_passages_; ++p) {
+      const float score = acc[p];
+      if (score == 0.0f) continue;
+      acc[p] = 0.0f;
+      if (filtered && !options.group_allowed[options.group_of[p]]) continue;
+      if (!one_per_group) {
+        top.push({p, score});
+        continue;
+      }
+      const uint32_t g = options.group_of[p];
+      if (g != current_group) {
+        if (current_group != UINT32_MAX) top.push(group_best);
+        current_group = g;
+        group_best = {p, score};
+      } else if (score > group_best.score) {
+        group_best = {p, score};
+      }
+    }
+    if (one_per_group && current_group != UINT32_MAX) top.push(group_best);
+    return top.sorted();
+  }
+
+  // MaxScore. theta, the k-th best score so far, only grows as terms are added.
+  // The common terms whose bounds add up to less than theta cannot lift an
+  // untouched passage into the top k: for them only candidates within that
+  // sum of theta are completed, by binary search in the postings.
+  auto kth_best = [&]() -> float {  // theta over allowed passages (distinct groups); 0 if fewer than k
+    auto& bests = s.bests;
+    bests.clear();
+    if (one_per_group) {
+      if (s.group_best.size() < options.num_groups) s.group_best.assign(options.num_groups, 0);
+      s.groups_touched.clear();
+      for (uint32_t p : s.touched) {
+        const uint32_t g = options.group_of[p];
+        if (filtered && !options.group_allowed[g]) continue;
+        uint32_t& best = s.group_best[g];
+        if (best == 0) s.groups_touched.push_back(g);
+        if (best == 0 || acc[p] > acc[best - 1]) best = p + 1;
+      }
+      for (uint32_t g : s.groups_touched) {
+        bests.push_back(acc[s.group_best[g] - 1]);
+        s.group_best[g] = 0;
+      }
+    } else {
+      for (uint32_t p : s.touched) {
+        if (filtered && !options.group_allowed[options.group_of[p]]) continue;
+        bests.push_back(acc[p]);
+      }
+    }
+    if (bests.size() < options.k) return 0.0f;
+    std::nth_element(bests.begin(), bests.begin() + (options.k - 1), bests.end(), std::greater<float>());
+    return bests[options.k - 1];
+  };
+  auto accumulate_full = [&](const QueryTerm& q) {
+    for (int f = 0; f < kNumFields; ++f) {
+      if (f == kHeading && params_.heading_weight <= 0.0f) continue;
+      const FieldPostings& fp = fields_[f];
+      for (uint32_t i = fp.offsets[q.term_id]; i < fp.offsets[q.term_id + 1]; ++i) {
+        float& a = acc[fp.passages[i]];
+        if (a == 0.0f) s.touched.push_back(fp.passages[i]);
+        a += q.weight * fp.impacts[i];
+      }
+    }
+  };
+  if (!common.empty()) {
+    const float theta = kth_best();
+    // Prune the longest suffix of (weakest) common terms whose bounds sum below theta.
+    size_t first_pruned = common.size();
+    float suffix = 0.0f;
+    while (first_pruned > 0 && suffix + bound_of(common[first_pruned - 1]) < theta) {
+      suffix += bound_of(common[--first_pruned]);
+    }
+    for (size_t i = 0; i < first_pruned; ++i) accumulate_full(common[i]);
+    if (first_pruned < common.size()) {
+      // Complete the live candidates: by binary search when they are few, else
+      // by one pass over the postings that skips untouched passages.
+      size_t live = 0;
+      for (uint32_t p : s.touched) live += acc[p] + suffix >= theta;
+      size_t scan_cost = 0, search_cost = 0;
+      for (size_t i = first_pruned; i < common.size(); ++i) {
+        const size_t n = term_postings(common[i]);
+        scan_cost += n;
+        search_cost += live * 2 * (4 + std::bit_width(n));
+      }
+      for (size_t i = first_pruned; i < common.size(); ++i) {
+        const QueryTerm& q = common[i];
+        for (int f = 0; f < kNumFields; ++f) {
+          if (f == kHeading && params_.heading_weight <= 0.0f) continue;
+          const FieldPostings& fp = fields_[f];
+          const uint32_t* ps = fp.passages.data();
+          const uint32_t lo = fp.offsets[q.term_id], hi = fp.offsets[q.term_id + 1];
+          if (search_cost < scan_cost) {
+            for (uint32_t p : s.touched) {
+              if (acc[p] + suffix < theta) continue;  // cannot reach the top k
+              const uint32_t* it = std::lower_bound(ps + lo, ps + hi, p);
+              if (it != ps + hi && *it == p) acc[p] += q.weight * fp.impacts[it - ps];
+            }
+          } else {
+            // Untouched passages stay below theta whatever they would get here.
+            for (uint32_t i2 = lo; i2 < hi; ++i2) {
+              float& a = acc[ps[i2]];
+              if (a != 0.0f) a += q.weight * fp.impacts[i2];
+            }
+          }
+        }
+      }
+    }
+  }
+
+  if (one_per_group) {
     if (s.group_best.size() < options.num_groups) s.group_best.assign(options.num_groups, 0);
     s.groups_touched.clear();
     for (uint32_t p : s.touched) {
@@ -220,29 +419,23 @@ std::vector<ScoredPassage> Bm25Index::search(std::span<const QueryTerm> terms, c
       if (best == 0) {
         s.groups_touched.push_back(g);
         best = p + 1;
-      } else if (better({p, s.acc[p]}, {best - 1, s.acc[best - 1]})) {
+      } else if (better({p, acc[p]}, {best - 1, acc[best - 1]})) {
         best = p + 1;
       }
     }
     for (uint32_t g : s.groups_touched) {
       const uint32_t p = s.group_best[g] - 1;
-      s.candidates.push_back({p, s.acc[p]});
+      top.push({p, acc[p]});
       s.group_best[g] = 0;
     }
   } else {
     for (uint32_t p : s.touched) {
       if (filtered && !options.group_allowed[options.group_of[p]]) continue;
-      s.candidates.push_back({p, s.acc[p]});
+      top.push({p, acc[p]});
     }
   }
-  for (uint32_t p : s.touched) s.acc[p] = 0.0f;
-
-  const size_t k = std::min<size_t>(options.k, s.candidates.size());
-  if (k < s.candidates.size()) {
-    std::nth_element(s.candidates.begin(), s.candidates.begin() + k, s.candidates.end(), better);
-  }
-  std::sort(s.candidates.begin(), s.candidates.begin() + k, better);
-  return {s.candidates.begin(), s.candidates.begin() + k};
+  for (uint32_t p : s.touched) acc[p] = 0.0f;
+  return top.sorted();
 }
 
 float Bm25Index::field_score(std::span<const QueryTerm> terms, uint32_t passage, Field field) const {

@@ -7,11 +7,14 @@
 // with Lucene's idf = ln(1 + (N - df + 0.5) / (df + 0.5)) and
 // tfn = tf / (tf + k1 * (1 - b + b * len / avg_len)), per field.
 //
-// Top-k uses a dense accumulator (a float per passage, reset through the list
-// of touched passages): on corpora of this size (10^4 to 10^5 passages) a
-// scatter-add over the query's postings beats pruned document-at-a-time
-// traversal, which pays per-posting branches and cursor bookkeeping. Ties are
-// broken by the smaller passage number, so results are deterministic.
+// Top-k is term-at-a-time into a dense accumulator (a float per passage): on
+// corpora of this size (10^4 to 10^5 passages) a scatter-add over postings
+// beats document-at-a-time traversal with its per-posting cursor bookkeeping.
+// Common terms are pruned MaxScore-style: the rare ("essential") terms are
+// accumulated first; if the largest total the common terms could still add is
+// below the current k-th best score, only candidates that could still reach
+// it are completed (by binary search in the common terms' postings). The
+// result is the exact top-k. Ties are broken by the smaller passage number.
 //
 // Thread safety: thread-compatible. After build() or load(), concurrent
 // search() calls are safe; per-thread scratch lives in thread_local storage.
@@ -73,7 +76,8 @@ class Bm25Index {
   // Top-k passages by score, best first; ties by passage number.
   struct Options {
     uint32_t k = 10;
-    // Passage -> group (document), size num_passages(); needed by the two below.
+    // Passage -> group (document), size num_passages(), non-decreasing (the
+    // passages of a group are contiguous); needed by the two below.
     std::span<const uint32_t> group_of;
     // Per group: 0 excludes the group's passages. Empty: every group allowed.
     std::span<const uint8_t> group_allowed;
@@ -109,6 +113,7 @@ class Bm25Index {
     std::vector<uint32_t> passages;   // ascending within a term
     std::vector<uint16_t> tfs;        // term frequency, saturated at 65535
     std::vector<float> impacts;       // idf * tfn (* field weight), derived from tfs and lengths
+    std::vector<float> max_impact;    // per term: the largest of its impacts (MaxScore bound)
     std::vector<uint32_t> lengths;    // field length in terms, per passage
   };
   void compute_impacts();

@@ -20,7 +20,7 @@ def built(small_corpus, tmp_path):
 
 
 def test_search_prints_ranked_passages(built):
-    r = cli("search", built, "recurrent mesothelioma nivolumab", "-k", "3")
+    r = cli("search", built, "second-line gemcitabine ramucirumab for recurrent mesothelioma", "-k", "3")
     assert "1. Mesothelioma Treatment (PDQ®)–Health Professional Version > Treatment of Recurrent" in r.stdout
     assert "https://www.cancer.gov/types/mesothelioma/hp/meso-pdq" in r.stdout
     js = [json.loads(line) for line in cli("search", built, "aspirin", "--json").stdout.splitlines()]
