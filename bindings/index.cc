@@ -1,17 +1,46 @@
 // Python surface of core/index/index.h: Index and Hit.
 #include <pybind11/functional.h>
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 #include <pybind11/stl/filesystem.h>
 
 #include "bindings/status.h"
+#include "core/embed/bert_encoder.h"
 #include "core/index/index.h"
 #include "core/io/corpus_reader.h"
 
 namespace py = pybind11;
 
 namespace medsearch::bindings {
+
+std::shared_ptr<const embed::BertEncoder> encoder_of(const py::handle& obj);  // bindings/encoder.cc
+
 namespace {
+
+SearchMode parse_mode(const std::string& mode, const Index& index, bool /*have_query_vector*/) {
+  if (mode == "auto") return index.has_vectors() ? SearchMode::kHybrid : SearchMode::kBm25;
+  if (mode == "bm25") return SearchMode::kBm25;
+  if (mode == "dense") return SearchMode::kDense;
+  if (mode == "hybrid") return SearchMode::kHybrid;
+  throw py::value_error("mode must be 'auto', 'bm25', 'dense' or 'hybrid', got '" + mode + "'");
+}
+
+// The encoder argument: an Encoder, None, or "auto" (the default encoder when
+// the index holds its vectors and the model is installed).
+void attach(Index& index, const py::object& encoder) {
+  if (encoder.is_none()) return;
+  if (py::isinstance<py::str>(encoder)) {
+    if (encoder.cast<std::string>() != "auto") throw py::value_error("encoder must be an Encoder, None or 'auto'");
+    if (!index.has_vectors()) return;
+    auto loaded = embed::BertEncoder::load(embed::default_model_dir());
+    if (!loaded) return;  // searches that need it say so
+    std::shared_ptr<const embed::Embedder> e = std::move(loaded).value();
+    if (e->model_id() == index.stats().model_id) check(index.attach_embedder(e));
+    return;
+  }
+  check(index.attach_embedder(encoder_of(encoder)));
+}
 
 std::vector<std::string> as_string_list(const py::handle& value, const char* key) {
   if (py::isinstance<py::str>(value)) return {value.cast<std::string>()};
@@ -84,6 +113,7 @@ void init_index(py::module_& m) {
       .def_readonly("score", &SearchHit::score, "Ranking score (BM25: body + weighted heading)")
       .def_readonly("body_score", &SearchHit::body_score, "BM25 of the passage body")
       .def_readonly("heading_score", &SearchHit::heading_score, "BM25 of the title/heading path, before its weight")
+      .def_readonly("dense_score", &SearchHit::dense_score, "Cosine of query and passage vectors (0 without vectors)")
       .def_readonly("passage_id", &SearchHit::passage_id)
       .def_readonly("doc_id", &SearchHit::doc_id)
       .def_readonly("corpus", &SearchHit::corpus)
@@ -106,8 +136,10 @@ void init_index(py::module_& m) {
       .def_static(
           "build",
           [](const py::object& corpora, bool skip_malformed, uint32_t max_tokens, float k1, float b,
-             float heading_weight, const std::optional<py::function>& progress) {
+             float heading_weight, const std::optional<py::function>& progress, const py::object& encoder) {
             const auto specs = corpus_specs(corpora);
+            std::shared_ptr<const embed::Embedder> embedder;
+            if (!encoder.is_none()) embedder = encoder_of(encoder);
             BuildOptions opt;
             opt.markdown_chunker.max_tokens = max_tokens;
             opt.bm25 = {k1, b, heading_weight};
@@ -134,27 +166,62 @@ void init_index(py::module_& m) {
                 }
                 for (auto& d : *read) docs.push_back(std::move(d));
               }
-              index = st.is_ok() ? Index::build(std::move(docs), opt, report) : Result<std::unique_ptr<Index>>(st);
+              index = st.is_ok() ? Index::build(std::move(docs), opt, report, embedder)
+                                 : Result<std::unique_ptr<Index>>(st);
             }
             return unwrap(std::move(index));
           },
           py::arg("corpora"), py::kw_only(), py::arg("skip_malformed") = false, py::arg("max_tokens") = 220,
           py::arg("k1") = 0.9f, py::arg("b") = 0.4f, py::arg("heading_weight") = 0.4f,
-          py::arg("progress") = py::none(),
+          py::arg("progress") = py::none(), py::arg("encoder") = py::none(),
           "Read, chunk and index corpora: a path, a (name, path) pair, a list of these, or {name: path}.\n"
           "A path is a Markdown tree, a BEIR corpus.jsonl or a folder holding one.\n"
-          "progress(stage, done, total) is called during the build.")
+          "progress(stage, done, total) is called during the build. With an Encoder, passages are also\n"
+          "embedded and a dense index is built (search modes 'dense' and 'hybrid').")
       .def_static(
           "load",
-          [](const std::filesystem::path& path) {
+          [](const std::filesystem::path& path, const py::object& encoder) {
             Result<std::unique_ptr<Index>> index = Status::internal("not loaded");
             {
               py::gil_scoped_release release;
               index = Index::load(path);
             }
-            return unwrap(std::move(index));
+            auto loaded = unwrap(std::move(index));
+            attach(*loaded, encoder);
+            return loaded;
           },
-          py::arg("path"), "Load an index saved with save(); raises on missing or corrupt files.")
+          py::arg("path"), py::arg("encoder") = "auto",
+          "Load an index saved with save(); raises on missing or corrupt files. encoder: an Encoder for\n"
+          "query texts, None, or 'auto' (the installed default model, when the index holds its vectors).")
+      .def("attach_encoder", [](Index& self, const py::object& encoder) { attach(self, encoder); },
+           py::arg("encoder"), "Embed query texts with this Encoder (its model must match the index's vectors).")
+      .def(
+          "attach_vectors",
+          [](Index& self, py::array_t<float, py::array::c_style | py::array::forcecast> vectors,
+             const std::string& model_id) {
+            if (vectors.ndim() != 2) throw py::value_error("vectors must be a 2-d array (passages, dim)");
+            if (static_cast<size_t>(vectors.shape(0)) != self.num_passages()) {
+              throw py::value_error("vectors has " + std::to_string(vectors.shape(0)) + " rows, the index " +
+                                    std::to_string(self.num_passages()) + " passages");
+            }
+            const auto dim = static_cast<uint32_t>(vectors.shape(1));
+            std::span<const float> rows(vectors.data(), static_cast<size_t>(vectors.size()));
+            Status st;
+            {
+              py::gil_scoped_release release;
+              st = self.attach_vectors(rows, dim, model_id);
+            }
+            check(st);
+          },
+          py::arg("vectors"), py::arg("model_id") = "custom",
+          "Bring your own passage vectors: float32 (len(index), dim), row p for passage p (embed\n"
+          "index.embedding_text(p)); float64 is converted, which copies. Then search with query_vector=...,\n"
+          "or attach an encoder whose model_id matches.")
+      .def("embedding_text", [](const Index& self, uint32_t p) {
+            if (p >= self.num_passages()) throw py::index_error("passage number out of range");
+            return self.embedding_text(p);
+          }, py::arg("number"), "The text passage `number` is embedded as: heading path (or title), then body.")
+      .def_property_readonly("has_vectors", &Index::has_vectors)
       .def(
           "save",
           [](const Index& self, const std::filesystem::path& path) {
@@ -169,8 +236,14 @@ void init_index(py::module_& m) {
       .def(
           "search",
           [](const Index& self, const std::string& query, uint32_t k, const std::optional<py::dict>& filters,
-             const std::string& level) {
-            const SearchOptions opt = make_options(k, filters, level);
+             const std::string& level, const std::string& mode,
+             const std::optional<py::array_t<float, py::array::c_style | py::array::forcecast>>& query_vector) {
+            SearchOptions opt = make_options(k, filters, level);
+            opt.mode = parse_mode(mode, self, query_vector.has_value());
+            if (query_vector) {
+              if (query_vector->ndim() != 1) throw py::value_error("query_vector must be 1-d");
+              opt.query_vector = std::span<const float>(query_vector->data(), static_cast<size_t>(query_vector->size()));
+            }
             Result<std::vector<SearchHit>> hits = Status::internal("not searched");
             {
               py::gil_scoped_release release;
@@ -179,13 +252,17 @@ void init_index(py::module_& m) {
             return unwrap(std::move(hits));
           },
           py::arg("query"), py::arg("k") = 10, py::arg("filters") = py::none(), py::arg("level") = "passage",
+          py::arg("mode") = "auto", py::arg("query_vector") = py::none(),
           "Top-k hits for a query, best first. filters: {'audience': 'hp'|'patient', 'cancer_type': ...,\n"
-          "'corpus': ..., 'reviewed_after': 'YYYY-MM-DD'} (strings or lists). level: 'passage' or 'doc'.")
+          "'corpus': ..., 'reviewed_after': 'YYYY-MM-DD'} (strings or lists). level: 'passage' or 'doc'.\n"
+          "mode: 'bm25', 'dense', 'hybrid' (reciprocal rank fusion) or 'auto' (hybrid when the index has\n"
+          "vectors). query_vector: your own query embedding (float32, dim floats).")
       .def(
           "search_batch",
           [](const Index& self, const std::vector<std::string>& queries, uint32_t k,
-             const std::optional<py::dict>& filters, const std::string& level) {
-            const SearchOptions opt = make_options(k, filters, level);
+             const std::optional<py::dict>& filters, const std::string& level, const std::string& mode) {
+            SearchOptions opt = make_options(k, filters, level);
+            opt.mode = parse_mode(mode, self, false);
             Result<std::vector<std::vector<SearchHit>>> hits = Status::internal("not searched");
             {
               py::gil_scoped_release release;
@@ -194,7 +271,7 @@ void init_index(py::module_& m) {
             return unwrap(std::move(hits));
           },
           py::arg("queries"), py::arg("k") = 10, py::arg("filters") = py::none(), py::arg("level") = "passage",
-          "search() for many queries, in parallel; results in query order.")
+          py::arg("mode") = "auto", "search() for many queries, in parallel; results in query order.")
       .def("passage", [](const Index& self, uint32_t p) {
             if (p >= self.num_passages()) throw py::index_error("passage number out of range");
             return self.passage(p);
@@ -215,6 +292,8 @@ void init_index(py::module_& m) {
         d["terms"] = s.terms;
         d["memory_bytes"] = s.memory_bytes;
         d["corpora"] = s.corpora;
+        d["dim"] = s.dim;
+        d["model_id"] = s.model_id;
         return d;
       });
 }

@@ -32,5 +32,8 @@ void init_status(py::module_& m) {
 PYBIND11_MODULE(_core, m) {
   m.doc() = "medsearch native core: passage retrieval over clinical guidelines and literature";
   medsearch::bindings::init_status(m);
+  medsearch::bindings::init_encoder(m);
   medsearch::bindings::init_index(m);
+  medsearch::bindings::init_vector_index(m);
+  medsearch::bindings::init_tokenizer(m);
 }

@@ -24,5 +24,8 @@ T unwrap(Result<T>&& result) {
 
 void init_status(pybind11::module_& m);
 void init_index(pybind11::module_& m);
+void init_encoder(pybind11::module_& m);
+void init_vector_index(pybind11::module_& m);
+void init_tokenizer(pybind11::module_& m);
 
 }  // namespace medsearch::bindings

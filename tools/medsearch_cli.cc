@@ -14,6 +14,7 @@
 #include <iostream>
 #include <set>
 
+#include "core/embed/bert_encoder.h"
 #include "core/eval/metrics.h"
 #include "core/index/index.h"
 #include "core/io/corpus_reader.h"
@@ -145,8 +146,35 @@ std::string hit_json(const SearchHit& h, size_t rank) {
          ", \"audience\": " + json_string(h.audience) + ", \"cancer_type\": " + json_string(h.cancer_type) +
          ", \"last_reviewed\": " + json_string(h.last_reviewed) +
          ", \"explain\": {\"bm25_body\": " + std::to_string(h.body_score) +
-         ", \"bm25_heading\": " + std::to_string(h.heading_score) + "}" +
+         ", \"bm25_heading\": " + std::to_string(h.heading_score) + ", \"cosine\": " + std::to_string(h.dense_score) + "}" +
          ", \"text\": " + json_string(h.text) + "}";
+}
+
+// Loads an index and, when it holds vectors and the mode needs them, its encoder.
+Result<std::unique_ptr<Index>> open_index(const std::string& dir, const std::string& mode_name,
+                                          const std::string& model_dir, SearchMode* mode) {
+  auto index = Index::load(dir);
+  if (!index) return index.status();
+  const bool dense = (*index)->has_vectors();
+  if (mode_name == "auto") {
+    *mode = dense ? SearchMode::kHybrid : SearchMode::kBm25;
+  } else if (mode_name == "bm25") {
+    *mode = SearchMode::kBm25;
+  } else if (mode_name == "dense") {
+    *mode = SearchMode::kDense;
+  } else if (mode_name == "hybrid") {
+    *mode = SearchMode::kHybrid;
+  } else {
+    return Status::invalid_argument("--mode must be bm25, dense, hybrid or auto, got '" + mode_name + "'");
+  }
+  if (*mode != SearchMode::kBm25) {
+    if (!dense) return Status::invalid_argument("this index has no passage vectors; use --mode bm25 or rebuild it");
+    auto encoder = embed::BertEncoder::load(model_dir.empty() ? embed::default_model_dir() : fs::path(model_dir));
+    if (!encoder) return encoder.status();
+    std::shared_ptr<const embed::Embedder> shared = std::move(encoder).value();
+    MEDSEARCH_RETURN_IF_ERROR((*index)->attach_embedder(shared));
+  }
+  return index;
 }
 
 Result<ResultLevel> parse_level(const std::string& level) {
@@ -176,6 +204,10 @@ int main(int argc, char** argv) {
   build->add_option("--k1", bopt.bm25.k1, "BM25 k1");
   build->add_option("--b", bopt.bm25.b, "BM25 b");
   build->add_option("--heading-weight", bopt.bm25.heading_weight, "Weight of the heading/title field");
+  bool no_embed = false;
+  std::string model_dir;
+  build->add_flag("--no-embed", no_embed, "Index BM25 only: no passage embeddings");
+  build->add_option("--model-dir", model_dir, "Encoder model directory (default: $MEDSEARCH_MODEL_DIR or the cache)");
 
   // search
   auto* search = app.add_subcommand("search", "Search an index and print ranked passages");
@@ -190,6 +222,9 @@ int main(int argc, char** argv) {
                      "key=value: audience=hp|patient, cancer_type=T, corpus=C, reviewed_after=YYYY-MM-DD");
   search->add_option("--level", level, "passage or doc (best passage per document)");
   search->add_flag("--json", as_json, "One JSON object per hit");
+  std::string mode = "auto";
+  search->add_option("--mode", mode, "bm25, dense, hybrid, or auto (hybrid when the index has vectors)");
+  search->add_option("--model-dir", model_dir, "Encoder model directory for dense modes");
 
   // run
   auto* run = app.add_subcommand("run", "Answer a query set and write a TREC run");
@@ -203,6 +238,8 @@ int main(int argc, char** argv) {
   run->add_option("--level", run_level, "doc (document ids) or passage (passage ids, plus RUN.jsonl)");
   run->add_option("--tag", tag, "Run tag");
   run->add_option("--filter", filter_specs, "As for search");
+  run->add_option("--mode", mode, "bm25, dense, hybrid, or auto (hybrid when the index has vectors)");
+  run->add_option("--model-dir", model_dir, "Encoder model directory for dense modes");
 
   // eval
   auto* ev = app.add_subcommand("eval", "Score a TREC run against BEIR qrels");
@@ -233,8 +270,16 @@ int main(int argc, char** argv) {
       for (const auto& m : report.messages) std::fprintf(stderr, "  skipped: %s\n", m.c_str());
       for (auto& d : *read) docs.push_back(std::move(d));
     }
+    std::shared_ptr<const embed::Embedder> encoder;
+    if (!no_embed) {
+      auto loaded = embed::BertEncoder::load(model_dir.empty() ? embed::default_model_dir() : fs::path(model_dir));
+      if (!loaded) {
+        return fail(Status(loaded.status().code(), loaded.status().message() + " (or build with --no-embed)"));
+      }
+      encoder = std::move(loaded).value();
+    }
     ProgressBar bar;
-    auto index = Index::build(std::move(docs), bopt, std::ref(bar));
+    auto index = Index::build(std::move(docs), bopt, std::ref(bar), encoder);
     if (!index) return fail(index.status());
     const auto t1 = std::chrono::steady_clock::now();
     if (Status st = (*index)->save(out_dir); !st) return fail(st);
@@ -253,7 +298,7 @@ int main(int argc, char** argv) {
     if (!lv) return fail(lv.status());
     sopt.k = k;
     sopt.level = *lv;
-    auto index = Index::load(index_dir);
+    auto index = open_index(index_dir, mode, model_dir, &sopt.mode);
     if (!index) return fail(index.status());
     const auto t0 = std::chrono::steady_clock::now();
     auto hits = (*index)->search(query, sopt);
@@ -272,8 +317,14 @@ int main(int argc, char** argv) {
                   h.last_reviewed.empty() ? "" : (", reviewed " + h.last_reviewed).c_str(),
                   h.corpus == "nci-pdq" ? " (source: NCI PDQ)" : (" (" + h.corpus + ")").c_str());
       if (!h.url.empty()) std::printf("   %s\n", h.url.c_str());
-      std::printf("   score %.3f = body %.3f + heading %.3f x %.2f   [%s]\n", h.score, h.body_score,
-                  h.heading_score, (*index)->options().bm25.heading_weight, h.passage_id.c_str());
+      if (sopt.mode == SearchMode::kBm25) {
+        std::printf("   score %.3f = body %.3f + heading %.3f x %.2f   [%s]\n", h.score, h.body_score,
+                    h.heading_score, (*index)->options().bm25.heading_weight, h.passage_id.c_str());
+      } else {
+        std::printf("   score %.4f (%s)   bm25 body %.3f, heading %.3f; cosine %.3f   [%s]\n", h.score,
+                    sopt.mode == SearchMode::kDense ? "cosine" : "reciprocal rank fusion", h.body_score,
+                    h.heading_score, h.dense_score, h.passage_id.c_str());
+      }
       std::printf("   %s\n\n", snippet(**index, h, query, 320).c_str());
     }
     return 0;
@@ -284,7 +335,7 @@ int main(int argc, char** argv) {
     if (!lv) return fail(lv.status());
     sopt.k = run_k;
     sopt.level = *lv;
-    auto index = Index::load(index_dir);
+    auto index = open_index(index_dir, mode, model_dir, &sopt.mode);
     if (!index) return fail(index.status());
     auto queries = eval::read_queries(queries_file);
     if (!queries) return fail(queries.status());

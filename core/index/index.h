@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/common/status.h"
+#include "core/embed/embedder.h"
 #include "core/io/document.h"
 #include "core/lexical/bm25_index.h"
 #include "core/text/analyzer.h"
@@ -36,6 +37,11 @@ struct BuildOptions {
   text::ChunkerOptions plain_chunker{.max_tokens = 400, .overlap_tokens = 40, .min_tokens = 1};  // abstracts: split only when long
   text::AnalyzerOptions analyzer{};
   lexical::Bm25Params bm25{};
+  // Dense side (used when an embedder is given to build() or vectors are attached).
+  uint32_t embed_batch = 512;        // passages per embedding call (progress granularity)
+  uint32_t exact_below = 5000;       // fewer passages than this: exact (flat) dense search, else HNSW
+  uint32_t hnsw_m = 16;
+  uint32_t hnsw_ef_construction = 200;
 };
 
 // Restrictions on which documents may be returned. Each list is "any of";
@@ -52,10 +58,20 @@ struct SearchFilters {
 
 enum class ResultLevel { kPassage, kDocument };
 
+// Which retrievers answer: BM25 alone, the dense encoder alone, or both fused
+// by reciprocal rank fusion over their top `candidates` passages.
+enum class SearchMode : uint8_t { kBm25 = 0, kDense = 1, kHybrid = 2 };
+
 struct SearchOptions {
   uint32_t k = 10;
   ResultLevel level = ResultLevel::kPassage;  // kDocument: the best passage of each document
   SearchFilters filters;
+  SearchMode mode = SearchMode::kBm25;
+  uint32_t candidates = 100;  // per retriever, for fusion and document grouping of dense results
+  uint32_t ef = 0;            // HNSW candidate list (0: max(candidates, 128))
+  // A query vector the caller computed (dim() floats, L2-normalised); empty:
+  // the attached embedder embeds the query text (cached per text).
+  std::span<const float> query_vector;
 };
 
 // One ranked passage with everything needed to cite it.
@@ -64,6 +80,7 @@ struct SearchHit {
   float score = 0;
   float body_score = 0;     // BM25 of the body field (the score's explanation)
   float heading_score = 0;  // BM25 of the heading/title field, before its weight
+  float dense_score = 0;    // cosine of query and passage vectors (0 when the index has none)
   std::string passage_id;   // "<doc_id>#<ordinal>"
   std::string doc_id;
   std::string corpus;
@@ -86,6 +103,8 @@ struct IndexStats {
   size_t terms = 0;
   size_t memory_bytes = 0;
   std::vector<std::string> corpora;
+  uint32_t dim = 0;        // passage vector dimension, 0 without vectors
+  std::string model_id;    // the embedder whose vectors the index holds
 };
 
 class Index {
@@ -94,9 +113,28 @@ class Index {
 
   // Chunks and indexes `documents` (from one or several corpora). Fails on an
   // empty document list or duplicate (corpus, doc_id) pairs.
+  // With an embedder, every passage is also embedded (progress stage
+  // "embedding") and a dense index is built; the embedder stays attached for queries.
   static Result<std::unique_ptr<Index>> build(std::vector<io::Document> documents,
                                               const BuildOptions& options,
-                                              const ProgressFn& progress = nullptr);
+                                              const ProgressFn& progress = nullptr,
+                                              std::shared_ptr<const embed::Embedder> embedder = nullptr);
+
+  // Attaches the embedder that embeds query texts. Fails if the index holds
+  // vectors of another model (model_id mismatch) or of another dimension.
+  Status attach_embedder(std::shared_ptr<const embed::Embedder> embedder);
+  // Brings your own passage vectors: num_passages() x dim rows, row p for
+  // passage p (see embedding_text()); rows are L2-normalised on the way in.
+  // Replaces any vectors the index had; queries then need query_vector or an
+  // embedder of the same model_id.
+  Status attach_vectors(std::span<const float> rows, uint32_t dim, std::string model_id);
+  // The text a passage is embedded as: its heading path (or title) and body.
+  std::string embedding_text(uint32_t p) const;
+  bool has_vectors() const;
+  // Vector of passage p (dim() floats); p < num_passages(), has_vectors().
+  std::span<const float> vector(uint32_t p) const;
+  // The query's vector, from the attached embedder (cached by text).
+  Result<std::vector<float>> embed_query(std::string_view query) const;
 
   // Loads an index saved with save(). Verifies format version and checksums;
   // a missing, truncated or corrupt file is a clear error.
@@ -133,6 +171,9 @@ class Index {
 
  private:
   Index();
+  // search_passages(), also handing back the query vector it used (if any).
+  Result<std::vector<lexical::ScoredPassage>> search_with_vector(std::string_view query, const SearchOptions& options,
+                                                                 std::vector<float>* query_vector) const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

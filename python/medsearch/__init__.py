@@ -6,7 +6,8 @@
     ...     print(hit.score, " > ".join(hit.heading_path), hit.url)
 """
 
-from ._core import CorruptIndexError, Hit, Index
+from ._core import CorruptIndexError, Encoder, Hit, Index, VectorIndex
+from ._core import WordPieceTokenizer
 
-__all__ = ["Index", "Hit", "CorruptIndexError"]
+__all__ = ["Index", "Hit", "Encoder", "CorruptIndexError", "WordPieceTokenizer", "VectorIndex"]
 __version__ = "0.1.0"

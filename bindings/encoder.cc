@@ -1,0 +1,84 @@
+// Python surface of core/embed: Encoder (the BERT sentence encoder).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+#include <pybind11/stl/filesystem.h>
+
+#include "bindings/status.h"
+#include "core/embed/bert_encoder.h"
+
+namespace py = pybind11;
+
+namespace medsearch::bindings {
+namespace {
+
+// Owns the encoder and remembers where it came from.
+struct PyEncoder {
+  std::shared_ptr<const embed::BertEncoder> encoder;
+  std::filesystem::path model_dir;
+};
+
+embed::TextKind parse_kind(const std::string& kind) {
+  if (kind == "passage") return embed::TextKind::kPassage;
+  if (kind == "query") return embed::TextKind::kQuery;
+  throw py::value_error("kind must be 'passage' or 'query', got '" + kind + "'");
+}
+
+}  // namespace
+
+std::shared_ptr<const embed::BertEncoder> encoder_of(const py::handle& obj) {
+  return obj.cast<const PyEncoder&>().encoder;
+}
+
+void init_encoder(py::module_& m) {
+  py::class_<PyEncoder>(m, "Encoder",
+                        "The sentence encoder (all-MiniLM-L6-v2, BERT in C++/Eigen): texts -> L2-normalised vectors.")
+      .def(py::init([](const std::optional<std::string>& model, const std::optional<std::filesystem::path>& model_dir) {
+             if (model && *model != "all-MiniLM-L6-v2" && *model != "all-minilm-l6-v2") {
+               throw py::value_error("unknown model '" + *model + "' (this build ships all-MiniLM-L6-v2)");
+             }
+             PyEncoder e;
+             e.model_dir = model_dir ? *model_dir : embed::default_model_dir();
+             Result<std::unique_ptr<embed::BertEncoder>> loaded = Status::internal("not loaded");
+             {
+               py::gil_scoped_release release;
+               loaded = embed::BertEncoder::load(e.model_dir);
+             }
+             e.encoder = unwrap(std::move(loaded));
+             return e;
+           }),
+           py::arg("model") = py::none(), py::arg("model_dir") = py::none(),
+           "Load the encoder from model_dir (default: $MEDSEARCH_MODEL_DIR or the cache that\n"
+           "tools/fetch_model.sh fills). Raises FileNotFoundError / CorruptIndexError with a fix.")
+      .def(
+          "embed",
+          [](const PyEncoder& self, const std::vector<std::string>& texts, const std::string& kind) {
+            const embed::TextKind k = parse_kind(kind);
+            const size_t dim = self.encoder->dim();
+            py::array_t<float> out({texts.size(), dim});
+            float* data = out.mutable_data();
+            Status st;
+            {
+              py::gil_scoped_release release;
+              std::vector<std::string_view> views(texts.begin(), texts.end());
+              st = self.encoder->embed(views, k, std::span<float>(data, texts.size() * dim));
+            }
+            check(st);
+            return out;
+          },
+          py::arg("texts"), py::arg("kind") = "passage",
+          "Embed texts -> float32 array (n, dim), rows L2-normalised. kind: 'passage' or 'query'.")
+      .def(
+          "tokenize",
+          [](const PyEncoder& self, const std::string& text) {
+            return self.encoder->tokenizer().encode(text, self.encoder->config().max_seq_length);
+          },
+          py::arg("text"), "Token ids as the model sees them: [CLS] ... [SEP], truncated at the model's limit.")
+      .def_property_readonly("dim", [](const PyEncoder& self) { return self.encoder->dim(); })
+      .def_property_readonly("model_dir", [](const PyEncoder& self) { return self.model_dir; })
+      .def_property_readonly("model_id", [](const PyEncoder& self) { return self.encoder->model_id(); })
+      .def_property_readonly("max_tokens", [](const PyEncoder& self) { return self.encoder->config().max_seq_length; })
+      .def("__repr__", [](const PyEncoder& self) { return "<Encoder " + self.encoder->model_id() + ">"; });
+}
+
+}  // namespace medsearch::bindings

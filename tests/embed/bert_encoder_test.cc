@@ -1,0 +1,351 @@
+// BertEncoder against sentence-transformers (data/golden/all-minilm-l6-v2.jsonl,
+// made by tools/make_encoder_golden.py), plus batching, blank texts,
+// concurrency and damaged model files. Skipped when the model is not in the
+// cache (tools/fetch_model.sh puts it there).
+#include "core/embed/bert_encoder.h"
+
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace medsearch::embed {
+namespace {
+namespace fs = std::filesystem;
+
+constexpr const char* kGoldenFile = MEDSEARCH_SOURCE_DIR "/data/golden/all-minilm-l6-v2.jsonl";
+constexpr uint32_t kDim = 384;
+
+struct GoldenCase {
+  std::string text;
+  std::vector<int32_t> ids;
+  std::vector<float> embedding;
+};
+
+std::vector<GoldenCase> read_golden() {
+  std::vector<GoldenCase> out;
+  std::ifstream in(kGoldenFile);
+  EXPECT_TRUE(in) << "cannot open " << kGoldenFile;
+  simdjson::dom::parser parser;
+  std::string line;
+  while (std::getline(in, line)) {
+    simdjson::dom::element doc;
+    const simdjson::padded_string json(line);
+    if (parser.parse(json).get(doc)) {
+      ADD_FAILURE() << "bad golden line " << out.size() + 1;
+      continue;
+    }
+    GoldenCase c;
+    c.text = std::string(std::string_view(doc["text"]));
+    for (auto id : simdjson::dom::array(doc["ids"])) c.ids.push_back(static_cast<int32_t>(int64_t(id)));
+    for (auto v : simdjson::dom::array(doc["embedding"])) c.embedding.push_back(static_cast<float>(double(v)));
+    EXPECT_EQ(c.embedding.size(), kDim);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+double cosine(const float* a, const float* b, size_t n) {
+  double ab = 0, aa = 0, bb = 0;
+  for (size_t i = 0; i < n; ++i) {
+    ab += double(a[i]) * b[i];
+    aa += double(a[i]) * a[i];
+    bb += double(b[i]) * b[i];
+  }
+  return ab / std::sqrt(aa * bb);
+}
+
+// Worst cosine and largest component difference between `got` (n x kDim) and
+// the golden embeddings; prints both, and the worst text.
+struct Agreement {
+  double worst_cosine = 1;
+  double max_abs_diff = 0;
+};
+Agreement compare(const std::vector<GoldenCase>& golden, const std::vector<float>& got, const char* what) {
+  Agreement a;
+  size_t worst = 0;
+  for (size_t i = 0; i < golden.size(); ++i) {
+    const float* g = golden[i].embedding.data();
+    const float* e = got.data() + i * kDim;
+    const double c = cosine(g, e, kDim);
+    if (c < a.worst_cosine) {
+      a.worst_cosine = c;
+      worst = i;
+    }
+    for (size_t j = 0; j < kDim; ++j) a.max_abs_diff = std::max(a.max_abs_diff, std::fabs(double(g[j]) - e[j]));
+  }
+  std::printf("[golden %s] %zu texts: worst cosine %.9f (1 - %.2g; text %zu, %zu tokens), max abs diff %.3g\n",
+              what, golden.size(), a.worst_cosine, 1 - a.worst_cosine, worst, golden[worst].ids.size(),
+              a.max_abs_diff);
+  return a;
+}
+
+class BertEncoderTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!fs::exists(default_model_dir() / "model.safetensors")) return;
+    auto loaded = BertEncoder::load(default_model_dir());
+    ASSERT_TRUE(loaded) << loaded.status().to_string();
+    encoder_ = std::move(loaded).value().release();
+  }
+  static void TearDownTestSuite() {
+    delete encoder_;
+    encoder_ = nullptr;
+  }
+  void SetUp() override {
+    if (encoder_ == nullptr) GTEST_SKIP() << "no model at " << default_model_dir() << "; run tools/fetch_model.sh";
+  }
+
+  static std::vector<float> embed(const std::vector<std::string_view>& texts, TextKind kind = TextKind::kPassage) {
+    std::vector<float> out(texts.size() * kDim);
+    Status st = encoder_->embed(texts, kind, out);
+    EXPECT_TRUE(st.is_ok()) << st.to_string();
+    return out;
+  }
+
+  static BertEncoder* encoder_;
+};
+BertEncoder* BertEncoderTest::encoder_ = nullptr;
+
+TEST_F(BertEncoderTest, ReportsTheModel) {
+  EXPECT_EQ(encoder_->dim(), kDim);
+  EXPECT_EQ(encoder_->model_id(), "all-MiniLM-L6-v2@34cb29e344fee166");
+  const BertConfig& c = encoder_->config();
+  EXPECT_EQ(c.layers, 6u);
+  EXPECT_EQ(c.heads, 12u);
+  EXPECT_EQ(c.intermediate, 1536u);
+  EXPECT_EQ(c.max_seq_length, 256u);
+  EXPECT_EQ(c.pooling, Pooling::kMean);
+  EXPECT_TRUE(c.query_prefix.empty());
+  // 6 layers x (2*128*384*(1152 + 384 + 2*1536) + 4*128*128*384).
+  EXPECT_DOUBLE_EQ(encoder_->flops(128), 6.0 * (2.0 * 128 * 384 * 4608 + 4.0 * 128 * 128 * 384));
+}
+
+TEST_F(BertEncoderTest, ReproducesGoldenFromIds) {
+  const auto golden = read_golden();
+  ASSERT_GT(golden.size(), 200u);
+  std::vector<std::vector<int32_t>> batch;
+  for (const auto& g : golden) batch.push_back(g.ids);
+  std::vector<float> got(golden.size() * kDim);
+  ASSERT_TRUE(encoder_->embed_ids(batch, got).is_ok());
+  const Agreement a = compare(golden, got, "ids");
+  EXPECT_GE(a.worst_cosine, 0.9999);
+  EXPECT_LT(a.max_abs_diff, 1e-4);
+}
+
+TEST_F(BertEncoderTest, ReproducesGoldenFromText) {
+  const auto golden = read_golden();
+  ASSERT_GT(golden.size(), 200u);
+  std::vector<std::string_view> texts;
+  size_t id_mismatches = 0;
+  std::vector<int32_t> ids;
+  for (const auto& g : golden) {
+    texts.push_back(g.text);
+    encoder_->tokenizer().encode(g.text, encoder_->config().max_seq_length, &ids);
+    if (ids != g.ids && ++id_mismatches <= 5) ADD_FAILURE() << "token ids differ for: " << g.text;
+  }
+  EXPECT_EQ(id_mismatches, 0u);
+  const std::vector<float> got = embed(texts);
+  const Agreement a = compare(golden, got, "text");
+  EXPECT_GE(a.worst_cosine, 0.9999);
+}
+
+TEST_F(BertEncoderTest, BatchEqualsOneByOne) {
+  const auto golden = read_golden();
+  std::vector<std::string_view> texts;
+  for (size_t i = 0; i < golden.size(); i += 4) texts.push_back(golden[i].text);  // all lengths
+  const std::vector<float> batched = embed(texts);
+  double max_diff = 0;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const std::vector<float> one = embed({texts[i]});
+    for (size_t j = 0; j < kDim; ++j) max_diff = std::max(max_diff, std::fabs(double(one[j]) - batched[i * kDim + j]));
+  }
+  std::printf("[batch] %zu texts: max |batched - one by one| = %.3g\n", texts.size(), max_diff);
+  EXPECT_LT(max_diff, 1e-5);
+}
+
+TEST_F(BertEncoderTest, BlankTextIsClsSep) {
+  std::vector<float> cls_sep(kDim);
+  const std::vector<int32_t> ids = {encoder_->tokenizer().cls_id(), encoder_->tokenizer().sep_id()};
+  ASSERT_TRUE(encoder_->embed_ids(std::span(&ids, 1), cls_sep).is_ok());
+  double norm = 0;
+  for (float v : cls_sep) {
+    ASSERT_TRUE(std::isfinite(v));
+    norm += double(v) * v;
+  }
+  EXPECT_NEAR(norm, 1.0, 1e-5);
+  for (TextKind kind : {TextKind::kPassage, TextKind::kQuery}) {
+    const std::vector<float> got = embed({"", " ", "\t\n \u3000"}, kind);
+    for (size_t i = 0; i < 3; ++i) {
+      EXPECT_EQ(0, std::memcmp(got.data() + i * kDim, cls_sep.data(), kDim * sizeof(float))) << "text " << i;
+    }
+  }
+}
+
+TEST_F(BertEncoderTest, ConcurrentEmbedGivesIdenticalResults) {
+  const auto golden = read_golden();
+  std::vector<std::string_view> texts;
+  for (size_t i = 0; i < golden.size(); i += 6) texts.push_back(golden[i].text);
+  const std::vector<float> expected = embed(texts);
+  constexpr int kThreads = 4, kRounds = 2;
+  std::vector<int> mismatches(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<float> out(expected.size());
+      for (int r = 0; r < kRounds; ++r) {
+        // Threads alternate between the whole batch and single texts.
+        if ((t + r) % 2 == 0) {
+          if (!encoder_->embed(texts, TextKind::kPassage, out).is_ok()) ++mismatches[t];
+        } else {
+          for (size_t i = 0; i < texts.size(); i += 7) {
+            if (!encoder_->embed(std::span(&texts[i], 1), TextKind::kPassage, std::span(out).subspan(i * kDim, kDim))
+                     .is_ok()) {
+              ++mismatches[t];
+            }
+          }
+        }
+        for (size_t i = 0; i < texts.size(); ++i) {
+          if ((t + r) % 2 != 0 && i % 7 != 0) continue;
+          const float* a = out.data() + i * kDim;
+          const float* b = expected.data() + i * kDim;
+          // A single text is one batch, so it may differ from the batched
+          // result by rounding; the same call must agree bit for bit.
+          if ((t + r) % 2 == 0 ? std::memcmp(a, b, kDim * sizeof(float)) != 0 : cosine(a, b, kDim) < 0.99999) {
+            ++mismatches[t];
+          }
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(mismatches[t], 0) << "thread " << t;
+}
+
+TEST_F(BertEncoderTest, RejectsBadInput) {
+  std::vector<float> out(kDim);
+  const std::vector<std::vector<int32_t>> empty_seq = {{}};
+  EXPECT_EQ(encoder_->embed_ids(empty_seq, out).code(), StatusCode::kInvalidArgument);
+  const std::vector<std::vector<int32_t>> bad_id = {{101, 30522, 102}};
+  EXPECT_EQ(encoder_->embed_ids(bad_id, out).code(), StatusCode::kInvalidArgument);
+  const std::vector<std::vector<int32_t>> negative = {{101, -1, 102}};
+  EXPECT_EQ(encoder_->embed_ids(negative, out).code(), StatusCode::kInvalidArgument);
+  const std::vector<std::vector<int32_t>> too_long = {std::vector<int32_t>(513, 1000)};
+  EXPECT_EQ(encoder_->embed_ids(too_long, out).code(), StatusCode::kInvalidArgument);
+  std::vector<float> small(kDim - 1);
+  const std::vector<std::string_view> one = {"text"};
+  EXPECT_EQ(encoder_->embed(one, TextKind::kPassage, small).code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(encoder_->embed({}, TextKind::kPassage, {}).is_ok());
+}
+
+// ---------------------------------------------------------------------------
+// Damaged model directories: a copy of the real one with one thing broken.
+
+class DamagedModelTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    source_ = default_model_dir();
+    if (!fs::exists(source_ / "model.safetensors")) GTEST_SKIP() << "no model; run tools/fetch_model.sh";
+    dir_ = fs::temp_directory_path() / ("medsearch_bert_test_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::copy(source_, dir_, fs::copy_options::recursive);
+    std::ifstream in(dir_ / "model.safetensors", std::ios::binary);
+    weights_.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  void TearDown() override {
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+  void write_weights(const std::string& bytes) {
+    std::ofstream out(dir_ / "model.safetensors", std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+  // Loads dir_ and expects failure with `code` and all of `words` in the message.
+  void expect_error(StatusCode code, std::initializer_list<const char*> words) {
+    auto r = BertEncoder::load(dir_);
+    ASSERT_FALSE(r) << "loaded a damaged model";
+    EXPECT_EQ(r.status().code(), code) << r.status().to_string();
+    for (const char* w : words) EXPECT_NE(r.status().message().find(w), std::string::npos) << r.status().to_string();
+  }
+
+  fs::path source_, dir_;
+  std::string weights_;
+};
+
+TEST_F(DamagedModelTest, IntactCopyLoads) {
+  auto r = BertEncoder::load(dir_);
+  ASSERT_TRUE(r) << r.status().to_string();
+}
+
+TEST_F(DamagedModelTest, MissingWeights) {
+  fs::remove(dir_ / "model.safetensors");
+  expect_error(StatusCode::kNotFound, {"model.safetensors", "tools/fetch_model.sh"});
+}
+
+TEST_F(DamagedModelTest, MissingDirectory) {
+  fs::remove_all(dir_);
+  expect_error(StatusCode::kNotFound, {"does not exist", "tools/fetch_model.sh"});
+}
+
+TEST_F(DamagedModelTest, MissingConfig) {
+  fs::remove(dir_ / "config.json");
+  expect_error(StatusCode::kNotFound, {"config.json", "tools/fetch_model.sh"});
+}
+
+TEST_F(DamagedModelTest, MissingVocab) {
+  fs::remove(dir_ / "vocab.txt");
+  auto r = BertEncoder::load(dir_);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.status().message().find("tools/fetch_model.sh"), std::string::npos) << r.status().to_string();
+}
+
+TEST_F(DamagedModelTest, TruncatedWeights) {
+  for (size_t size : {weights_.size() / 2, weights_.size() - 1, size_t{100}, size_t{4}, size_t{0}}) {
+    SCOPED_TRACE(size);
+    write_weights(weights_.substr(0, size));
+    expect_error(StatusCode::kCorrupt, {"truncated", "tools/fetch_model.sh"});
+  }
+}
+
+TEST_F(DamagedModelTest, TrailingBytes) {
+  write_weights(weights_ + "extra");
+  expect_error(StatusCode::kCorrupt, {"unexpected bytes", "tools/fetch_model.sh"});
+}
+
+TEST_F(DamagedModelTest, FlippedDataByte) {
+  std::string bad = weights_;
+  bad[bad.size() / 2] ^= 0x10;
+  write_weights(bad);
+  expect_error(StatusCode::kCorrupt, {"checksum", "tools/fetch_model.sh"});
+}
+
+TEST_F(DamagedModelTest, FlippedHeaderByte) {
+  std::string bad = weights_;
+  bad[8] ^= 0x01;  // the header's opening '{'
+  write_weights(bad);
+  expect_error(StatusCode::kCorrupt, {"header", "tools/fetch_model.sh"});
+}
+
+TEST_F(DamagedModelTest, ConfigDisagreesWithWeights) {
+  // A config that the (intact, pinned) weights do not fit: shapes are checked.
+  std::ifstream in(dir_ / "config.json");
+  std::string config((std::istreambuf_iterator<char>(in)), {});
+  const size_t at = config.find("\"intermediate_size\": 1536");
+  ASSERT_NE(at, std::string::npos);
+  config.replace(at, 25, "\"intermediate_size\": 1024");
+  std::ofstream(dir_ / "config.json", std::ios::trunc) << config;
+  expect_error(StatusCode::kCorrupt, {"intermediate.dense.weight", "[1024,384]"});
+}
+
+}  // namespace
+}  // namespace medsearch::embed

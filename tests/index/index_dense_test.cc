@@ -1,0 +1,196 @@
+// The dense side of the Index: embedding at build, dense and hybrid search,
+// attached vectors, query cache, persistence. Uses a small deterministic
+// embedder written here, so no model weights are needed.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <unistd.h>
+
+#include "core/index/index.h"
+#include "core/text/analyzer.h"
+
+namespace medsearch {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Bag of hashed word stems, L2-normalised: texts sharing words are close.
+class HashEmbedder final : public embed::Embedder {
+ public:
+  uint32_t dim() const override { return 64; }
+  std::string model_id() const override { return "hash-64"; }
+  Status embed(std::span<const std::string_view> texts, embed::TextKind, std::span<float> out) const override {
+    if (out.size() != texts.size() * dim()) return Status::invalid_argument("bad output size");
+    calls_ += 1;
+    for (size_t i = 0; i < texts.size(); ++i) {
+      float* v = out.data() + i * dim();
+      std::fill(v, v + dim(), 0.0f);
+      for (const auto& t : analyzer_.terms(texts[i])) v[std::hash<std::string>{}(t) % dim()] += 1.0f;
+      float norm = 0;
+      for (uint32_t j = 0; j < dim(); ++j) norm += v[j] * v[j];
+      for (uint32_t j = 0; j < dim() && norm > 0; ++j) v[j] /= std::sqrt(norm);
+    }
+    return Status::ok();
+  }
+  mutable std::atomic<int> calls_{0};
+
+ private:
+  text::Analyzer analyzer_;
+};
+
+std::vector<io::Document> corpus(size_t n) {
+  static const char* kTopics[] = {"mesothelioma pleural asbestos pemetrexed", "breast cancer tamoxifen HER2",
+                                  "lung cancer nivolumab PD-L1", "colorectal cancer aspirin adenoma",
+                                  "leukemia imatinib BCR-ABL", "melanoma ipilimumab skin"};
+  std::vector<io::Document> docs;
+  for (size_t i = 0; i < n; ++i) {
+    io::Document d;
+    d.doc_id = "d" + std::to_string(i);
+    d.corpus = i % 2 ? "odd" : "even";
+    d.title = std::string("Topic ") + kTopics[i % 6];
+    d.body = std::string(kTopics[i % 6]) + " study number " + std::to_string(i) + " of treatment outcomes";
+    docs.push_back(std::move(d));
+  }
+  return docs;
+}
+
+TEST(IndexDense, BuildEmbedsAndDenseSearchFindsTopic) {
+  auto embedder = std::make_shared<HashEmbedder>();
+  auto index = Index::build(corpus(60), BuildOptions{}, nullptr, embedder);
+  ASSERT_TRUE(index.is_ok()) << index.status().to_string();
+  ASSERT_TRUE((*index)->has_vectors());
+  EXPECT_EQ((*index)->stats().dim, 64u);
+  for (auto mode : {SearchMode::kDense, SearchMode::kHybrid}) {
+    SearchOptions o;
+    o.mode = mode;
+    o.k = 5;
+    auto hits = (*index)->search("nivolumab lung PD-L1", o);
+    ASSERT_TRUE(hits.is_ok()) << hits.status().to_string();
+    ASSERT_EQ(hits->size(), 5u);
+    for (const auto& h : *hits) EXPECT_NE(h.title.find("lung"), std::string::npos) << h.title;
+    EXPECT_GT((*hits)[0].dense_score, 0.5f);
+  }
+}
+
+TEST(IndexDense, DenseResultsEqualExactCosineAndRespectFilters) {
+  auto embedder = std::make_shared<HashEmbedder>();
+  auto index = Index::build(corpus(40), BuildOptions{}, nullptr, embedder);
+  ASSERT_TRUE(index.is_ok());
+  const Index& ix = **index;
+  auto qv = ix.embed_query("melanoma skin ipilimumab");
+  ASSERT_TRUE(qv.is_ok());
+  // Exact reference: cosine of the query with every passage vector.
+  std::vector<std::pair<float, uint32_t>> all;
+  for (uint32_t p = 0; p < ix.num_passages(); ++p) {
+    float dot = 0;
+    auto v = ix.vector(p);
+    for (size_t j = 0; j < v.size(); ++j) dot += v[j] * (*qv)[j];
+    all.emplace_back(-dot, p);
+  }
+  std::sort(all.begin(), all.end());
+  SearchOptions o;
+  o.mode = SearchMode::kDense;
+  o.k = 8;
+  auto hits = ix.search_passages("melanoma skin ipilimumab", o);
+  ASSERT_TRUE(hits.is_ok());
+  ASSERT_EQ(hits->size(), 8u);
+  for (size_t i = 0; i < hits->size(); ++i) EXPECT_NEAR((*hits)[i].score, -all[i].first, 1e-5);
+
+  o.filters.corpus = {"odd"};
+  o.k = 20;
+  auto filtered = ix.search("melanoma skin ipilimumab", o);
+  ASSERT_TRUE(filtered.is_ok());
+  EXPECT_EQ(filtered->size(), 20u);
+  for (const auto& h : *filtered) EXPECT_EQ(h.corpus, "odd");
+}
+
+TEST(IndexDense, QueryVectorsAreCachedAndCanBeGiven) {
+  auto embedder = std::make_shared<HashEmbedder>();
+  auto index = Index::build(corpus(30), BuildOptions{}, nullptr, embedder);
+  ASSERT_TRUE(index.is_ok());
+  SearchOptions o;
+  o.mode = SearchMode::kHybrid;
+  const int before = embedder->calls_;
+  ASSERT_TRUE((*index)->search("aspirin adenoma", o).is_ok());
+  ASSERT_TRUE((*index)->search("aspirin adenoma", o).is_ok());
+  EXPECT_EQ(embedder->calls_ - before, 1) << "a repeated query must not be embedded twice";
+
+  auto qv = (*index)->embed_query("aspirin adenoma");
+  SearchOptions given = o;
+  given.query_vector = *qv;
+  auto a = (*index)->search_passages("aspirin adenoma", o);
+  auto b = (*index)->search_passages("aspirin adenoma", given);
+  ASSERT_TRUE(a.is_ok() && b.is_ok());
+  ASSERT_EQ(a->size(), b->size());
+  for (size_t i = 0; i < a->size(); ++i) EXPECT_EQ((*a)[i].passage, (*b)[i].passage);
+
+  std::vector<float> wrong(7, 0.1f);
+  given.query_vector = wrong;
+  EXPECT_EQ((*index)->search("x", given).status().code(), StatusCode::kInvalidArgument);
+  std::vector<float> nan(64, std::nanf(""));
+  given.query_vector = nan;
+  EXPECT_EQ((*index)->search("x", given).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(IndexDense, WithoutVectorsDenseModesAreClearErrors) {
+  auto index = Index::build(corpus(10), BuildOptions{});
+  ASSERT_TRUE(index.is_ok());
+  SearchOptions o;
+  o.mode = SearchMode::kDense;
+  auto r = (*index)->search("lung", o);
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_NE(r.status().message().find("no passage vectors"), std::string::npos);
+}
+
+TEST(IndexDense, AttachedVectorsPersistAndModelsMustMatch) {
+  auto index = Index::build(corpus(50), BuildOptions{});
+  ASSERT_TRUE(index.is_ok());
+  HashEmbedder e;
+  const uint32_t n = (*index)->num_passages();
+  std::vector<float> rows(size_t{n} * e.dim());
+  std::vector<std::string> texts;
+  for (uint32_t p = 0; p < n; ++p) texts.push_back((*index)->embedding_text(p));
+  std::vector<std::string_view> views(texts.begin(), texts.end());
+  ASSERT_TRUE(e.embed(views, embed::TextKind::kPassage, rows).is_ok());
+  EXPECT_FALSE((*index)->attach_vectors(std::span<const float>(rows).first(rows.size() - 1), e.dim(), "x").is_ok());
+  ASSERT_TRUE((*index)->attach_vectors(rows, e.dim(), e.model_id()).is_ok());
+
+  const fs::path dir = fs::temp_directory_path() / ("medsearch_dense_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  ASSERT_TRUE((*index)->save(dir).is_ok());
+  auto loaded = Index::load(dir);
+  ASSERT_TRUE(loaded.is_ok()) << loaded.status().to_string();
+  EXPECT_TRUE((*loaded)->has_vectors());
+  // Queries need an embedder of the same model.
+  class Other final : public embed::Embedder {
+   public:
+    uint32_t dim() const override { return 64; }
+    std::string model_id() const override { return "other"; }
+    Status embed(std::span<const std::string_view>, embed::TextKind, std::span<float>) const override {
+      return Status::ok();
+    }
+  };
+  EXPECT_EQ((*loaded)->attach_embedder(std::make_shared<Other>()).code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE((*loaded)->attach_embedder(std::make_shared<HashEmbedder>()).is_ok());
+  for (auto mode : {SearchMode::kDense, SearchMode::kHybrid}) {
+    for (auto level : {ResultLevel::kPassage, ResultLevel::kDocument}) {
+      SearchOptions o;
+      o.mode = mode;
+      o.level = level;
+      (*index)->attach_embedder(std::make_shared<HashEmbedder>()).is_ok();
+      auto a = (*index)->search_passages("breast tamoxifen", o);
+      auto b = (*loaded)->search_passages("breast tamoxifen", o);
+      ASSERT_TRUE(a.is_ok() && b.is_ok());
+      ASSERT_EQ(a->size(), b->size());
+      for (size_t i = 0; i < a->size(); ++i) {
+        EXPECT_EQ((*a)[i].passage, (*b)[i].passage);
+        EXPECT_EQ((*a)[i].score, (*b)[i].score);
+      }
+    }
+  }
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace medsearch

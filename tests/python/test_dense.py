@@ -1,0 +1,92 @@
+"""The encoder and the dense side of the index, with the real model (skipped without it)."""
+import os
+import pathlib
+import threading
+
+import numpy as np
+import pytest
+
+import medsearch
+
+MODEL_DIR = pathlib.Path(
+    os.environ.get("MEDSEARCH_MODEL_DIR", pathlib.Path.home() / ".cache/medsearch/models/all-minilm-l6-v2")
+)
+needs_model = pytest.mark.skipif(not (MODEL_DIR / "model.safetensors").exists(), reason="model not fetched")
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    if not (MODEL_DIR / "model.safetensors").exists():
+        pytest.skip("model not fetched (tools/fetch_model.sh)")
+    return medsearch.Encoder(model_dir=MODEL_DIR)
+
+
+@needs_model
+def test_encoder_shapes_norms_and_batch_consistency(encoder):
+    texts = ["recurrent mesothelioma", "", "   ", "Nivolumab after platinum chemotherapy " * 40, "東京 ≥50% 5-FU"]
+    batch = encoder.embed(texts)
+    assert batch.shape == (5, encoder.dim) and batch.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(batch, axis=1), 1.0, atol=1e-5)
+    one_by_one = np.vstack([encoder.embed([t]) for t in texts])
+    np.testing.assert_allclose(batch, one_by_one, atol=1e-5)
+    np.testing.assert_allclose(batch[1], batch[2], atol=1e-6)  # blank texts embed as [CLS][SEP]
+    ids = encoder.tokenize("Recurrent mesothelioma")
+    assert ids[0] == 101 and ids[-1] == 102
+    assert len(encoder.tokenize("word " * 1000)) == encoder.max_tokens
+    with pytest.raises(ValueError, match="kind"):
+        encoder.embed(["x"], kind="document")
+
+
+@needs_model
+def test_related_texts_are_closer(encoder):
+    q = encoder.embed(["chemo brain"], kind="query")[0]
+    d = encoder.embed(["Cognitive impairment after chemotherapy", "Tomato harvest in Spain"])
+    assert q @ d[0] > q @ d[1] + 0.2
+
+
+@needs_model
+def test_concurrent_embed_is_safe(encoder):
+    texts = [f"passage {i} about lung cancer and PD-L1" for i in range(40)]
+    expected = encoder.embed(texts)
+    results = [None] * 4
+
+    def work(i):
+        results[i] = encoder.embed(texts)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for r in results:
+        np.testing.assert_allclose(r, expected, atol=1e-6)
+
+
+def test_missing_model_dir_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="fetch_model"):
+        medsearch.Encoder(model_dir=tmp_path)
+
+
+@needs_model
+def test_index_with_encoder_dense_and_hybrid(encoder, small_corpus, tmp_path):
+    index = medsearch.Index.build({"guides": small_corpus["guides"], "papers": small_corpus["papers"]}, encoder=encoder)
+    assert index.has_vectors and index.stats()["model_id"] == encoder.model_id
+    for mode in ("dense", "hybrid"):
+        hits = index.search("what if my cancer comes back", k=3, mode=mode)
+        assert "types/meso-patient.md#0" in [h.passage_id for h in hits], (mode, [h.passage_id for h in hits])
+        assert hits[0].dense_score > 0
+    index.save(tmp_path / "idx")
+    loaded = medsearch.Index.load(tmp_path / "idx", encoder=encoder)
+    q = "aspirin and colorectal adenoma"
+    assert [h.passage_id for h in loaded.search(q, mode="hybrid")] == [h.passage_id for h in index.search(q, mode="hybrid")]
+    # Your own vectors: passage rows and a query vector.
+    rows = encoder.embed([index.embedding_text(p) for p in range(len(index))])
+    own = medsearch.Index.build(small_corpus["papers"])
+    with pytest.raises(ValueError, match="rows"):
+        own.attach_vectors(rows)
+    rows = encoder.embed([own.embedding_text(p) for p in range(len(own))])
+    own.attach_vectors(rows, model_id="mine")
+    qv = encoder.embed([q], kind="query")[0]
+    assert own.search(q, mode="dense", query_vector=qv)[0].doc_id == "p1"
+    with pytest.raises(ValueError, match="dimensions"):
+        own.search(q, mode="dense", query_vector=qv[:10])
