@@ -18,6 +18,42 @@ std::shared_ptr<const embed::BertEncoder> encoder_of(const py::handle& obj);  //
 
 namespace {
 
+// The query a hit came from, shared by the hits of one search, for explain().
+struct QueryInfo {
+  std::string text;
+  std::vector<float> vector;  // the caller's query vector, if given
+};
+
+struct PyHit {
+  std::shared_ptr<const Index> index;
+  mutable ScoredHit scored;
+  std::shared_ptr<const QueryInfo> query;  // null for Index.passage()
+  mutable std::shared_ptr<SearchHit> materialized;
+  mutable bool explained = false;
+  const SearchHit& full() const {
+    if (!materialized) materialized = std::make_shared<SearchHit>(index->materialize(scored));
+    return *materialized;
+  }
+  const ScoredHit& parts() const {
+    if (!explained && query) {
+      const ScoredHit e = index->explain(query->text, scored.passage, query->vector);
+      scored.body_score = e.body_score;
+      scored.heading_score = e.heading_score;
+      scored.dense_score = e.dense_score;
+    }
+    explained = true;
+    return scored;
+  }
+};
+
+std::vector<PyHit> wrap(const std::shared_ptr<Index>& index, std::vector<ScoredHit> hits,
+                        std::shared_ptr<const QueryInfo> query) {
+  std::vector<PyHit> out;
+  out.reserve(hits.size());
+  for (const auto& h : hits) out.push_back(PyHit{index, h, query, nullptr});
+  return out;
+}
+
 SearchMode parse_mode(const std::string& mode, const Index& index, bool /*have_query_vector*/) {
   if (mode == "auto") return index.has_vectors() ? SearchMode::kHybrid : SearchMode::kBm25;
   if (mode == "bm25") return SearchMode::kBm25;
@@ -109,30 +145,36 @@ std::vector<std::pair<std::string, std::string>> corpus_specs(const py::object& 
 }  // namespace
 
 void init_index(py::module_& m) {
-  py::class_<SearchHit>(m, "Hit", "One ranked passage with its provenance.")
-      .def_readonly("score", &SearchHit::score, "Ranking score (BM25: body + weighted heading)")
-      .def_readonly("body_score", &SearchHit::body_score, "BM25 of the passage body")
-      .def_readonly("heading_score", &SearchHit::heading_score, "BM25 of the title/heading path, before its weight")
-      .def_readonly("dense_score", &SearchHit::dense_score, "Cosine of query and passage vectors (0 without vectors)")
-      .def_readonly("passage_id", &SearchHit::passage_id)
-      .def_readonly("doc_id", &SearchHit::doc_id)
-      .def_readonly("corpus", &SearchHit::corpus)
-      .def_readonly("title", &SearchHit::title)
-      .def_readonly("url", &SearchHit::url)
-      .def_readonly("heading_path", &SearchHit::heading_path)
-      .def_property_readonly("span", [](const SearchHit& h) { return py::make_tuple(h.begin, h.end); },
+  // Hits hold their index and materialise text and metadata on first access,
+  // so a search costs no string copies the caller does not read.
+  py::class_<PyHit>(m, "Hit", "One ranked passage with its provenance (text and metadata load on first access).")
+      .def_property_readonly("score", [](const PyHit& h) { return h.scored.score; },
+                             "Ranking score: BM25 (body + weighted heading), cosine (dense) or fused (hybrid)")
+      .def_property_readonly("body_score", [](const PyHit& h) { return h.parts().body_score; }, "BM25 of the passage body")
+      .def_property_readonly("heading_score", [](const PyHit& h) { return h.parts().heading_score; },
+                             "BM25 of the title/heading path, before its weight")
+      .def_property_readonly("dense_score", [](const PyHit& h) { return h.parts().dense_score; },
+                             "Cosine of query and passage vectors (0 without vectors)")
+      .def_property_readonly("number", [](const PyHit& h) { return h.scored.passage; }, "Internal passage number")
+      .def_property_readonly("passage_id", [](const PyHit& h) { return h.full().passage_id; })
+      .def_property_readonly("doc_id", [](const PyHit& h) { return h.full().doc_id; })
+      .def_property_readonly("corpus", [](const PyHit& h) { return h.full().corpus; })
+      .def_property_readonly("title", [](const PyHit& h) { return h.full().title; })
+      .def_property_readonly("url", [](const PyHit& h) { return h.full().url; })
+      .def_property_readonly("heading_path", [](const PyHit& h) { return h.full().heading_path; })
+      .def_property_readonly("span", [](const PyHit& h) { return py::make_tuple(h.full().begin, h.full().end); },
                              "(begin, end) byte offsets into the document's clean text")
-      .def_readonly("text", &SearchHit::text)
-      .def_readonly("audience", &SearchHit::audience)
-      .def_readonly("cancer_type", &SearchHit::cancer_type)
-      .def_readonly("last_reviewed", &SearchHit::last_reviewed)
-      .def_readonly("tags", &SearchHit::tags)
-      .def_readonly("meta_json", &SearchHit::meta_json)
-      .def("__repr__", [](const SearchHit& h) {
-        return "<Hit " + h.passage_id + " score=" + std::to_string(h.score) + ">";
+      .def_property_readonly("text", [](const PyHit& h) { return h.full().text; })
+      .def_property_readonly("audience", [](const PyHit& h) { return h.full().audience; })
+      .def_property_readonly("cancer_type", [](const PyHit& h) { return h.full().cancer_type; })
+      .def_property_readonly("last_reviewed", [](const PyHit& h) { return h.full().last_reviewed; })
+      .def_property_readonly("tags", [](const PyHit& h) { return h.full().tags; })
+      .def_property_readonly("meta_json", [](const PyHit& h) { return h.full().meta_json; })
+      .def("__repr__", [](const PyHit& h) {
+        return "<Hit " + h.full().passage_id + " score=" + std::to_string(h.scored.score) + ">";
       });
 
-  py::class_<Index>(m, "Index", "A passage index over one or more corpora (BM25).")
+  py::class_<Index, std::shared_ptr<Index>>(m, "Index", "A passage index over one or more corpora (BM25, dense, hybrid).")
       .def_static(
           "build",
           [](const py::object& corpora, bool skip_malformed, uint32_t max_tokens, float k1, float b,
@@ -169,7 +211,7 @@ void init_index(py::module_& m) {
               index = st.is_ok() ? Index::build(std::move(docs), opt, report, embedder)
                                  : Result<std::unique_ptr<Index>>(st);
             }
-            return unwrap(std::move(index));
+            return std::shared_ptr<Index>(unwrap(std::move(index)));
           },
           py::arg("corpora"), py::kw_only(), py::arg("skip_malformed") = false, py::arg("max_tokens") = 220,
           py::arg("k1") = 0.9f, py::arg("b") = 0.4f, py::arg("heading_weight") = 0.4f,
@@ -186,7 +228,7 @@ void init_index(py::module_& m) {
               py::gil_scoped_release release;
               index = Index::load(path);
             }
-            auto loaded = unwrap(std::move(index));
+            std::shared_ptr<Index> loaded = unwrap(std::move(index));
             attach(*loaded, encoder);
             return loaded;
           },
@@ -235,21 +277,25 @@ void init_index(py::module_& m) {
           py::arg("path"), "Save to a directory, atomically: a failed save leaves the previous index intact.")
       .def(
           "search",
-          [](const Index& self, const std::string& query, uint32_t k, const std::optional<py::dict>& filters,
-             const std::string& level, const std::string& mode,
+          [](const std::shared_ptr<Index>& self, const std::string& query, uint32_t k,
+             const std::optional<py::dict>& filters, const std::string& level, const std::string& mode,
              const std::optional<py::array_t<float, py::array::c_style | py::array::forcecast>>& query_vector) {
             SearchOptions opt = make_options(k, filters, level);
-            opt.mode = parse_mode(mode, self, query_vector.has_value());
+            opt.mode = parse_mode(mode, *self, query_vector.has_value());
             if (query_vector) {
               if (query_vector->ndim() != 1) throw py::value_error("query_vector must be 1-d");
               opt.query_vector = std::span<const float>(query_vector->data(), static_cast<size_t>(query_vector->size()));
             }
-            Result<std::vector<SearchHit>> hits = Status::internal("not searched");
+            opt.explain = false;  // the hits explain themselves on access
+            auto info = std::make_shared<QueryInfo>();
+            info->text = query;
+            info->vector.assign(opt.query_vector.begin(), opt.query_vector.end());
+            Result<std::vector<ScoredHit>> hits = Status::internal("not searched");
             {
               py::gil_scoped_release release;
-              hits = self.search(query, opt);
+              hits = self->search_scored(query, opt);
             }
-            return unwrap(std::move(hits));
+            return wrap(self, unwrap(std::move(hits)), std::move(info));
           },
           py::arg("query"), py::arg("k") = 10, py::arg("filters") = py::none(), py::arg("level") = "passage",
           py::arg("mode") = "auto", py::arg("query_vector") = py::none(),
@@ -259,22 +305,30 @@ void init_index(py::module_& m) {
           "vectors). query_vector: your own query embedding (float32, dim floats).")
       .def(
           "search_batch",
-          [](const Index& self, const std::vector<std::string>& queries, uint32_t k,
+          [](const std::shared_ptr<Index>& self, const std::vector<std::string>& queries, uint32_t k,
              const std::optional<py::dict>& filters, const std::string& level, const std::string& mode) {
             SearchOptions opt = make_options(k, filters, level);
-            opt.mode = parse_mode(mode, self, false);
-            Result<std::vector<std::vector<SearchHit>>> hits = Status::internal("not searched");
+            opt.mode = parse_mode(mode, *self, false);
+            opt.explain = false;
+            Result<std::vector<std::vector<ScoredHit>>> hits = Status::internal("not searched");
             {
               py::gil_scoped_release release;
-              hits = self.search_batch(queries, opt);
+              hits = self->search_scored_batch(queries, opt);
             }
-            return unwrap(std::move(hits));
+            std::vector<std::vector<PyHit>> out;
+            auto all = unwrap(std::move(hits));
+            for (size_t i = 0; i < all.size(); ++i) {
+              auto info = std::make_shared<QueryInfo>();
+              info->text = queries[i];
+              out.push_back(wrap(self, std::move(all[i]), std::move(info)));
+            }
+            return out;
           },
           py::arg("queries"), py::arg("k") = 10, py::arg("filters") = py::none(), py::arg("level") = "passage",
           py::arg("mode") = "auto", "search() for many queries, in parallel; results in query order.")
-      .def("passage", [](const Index& self, uint32_t p) {
-            if (p >= self.num_passages()) throw py::index_error("passage number out of range");
-            return self.passage(p);
+      .def("passage", [](const std::shared_ptr<Index>& self, uint32_t p) {
+            if (p >= self->num_passages()) throw py::index_error("passage number out of range");
+            return PyHit{self, ScoredHit{.passage = p}, nullptr, nullptr};
           }, py::arg("number"), "The passage with this internal number (0 <= number < len(index)).")
       .def("clean_text", [](const Index& self, const std::string& doc_id) {
             for (uint32_t d = 0; d < self.num_documents(); ++d) {

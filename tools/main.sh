@@ -6,7 +6,9 @@
 #   tools/main.sh "your question" [-k N] [--filter audience=patient] ...
 #
 # Environment: MEDSEARCH_CORPUS (default ../shared/data/nci-pdq),
-# MEDSEARCH_CACHE (default ${XDG_CACHE_HOME:-~/.cache}/medsearch) holds the index.
+# MEDSEARCH_CACHE (default ${XDG_CACHE_HOME:-~/.cache}/medsearch) holds the index
+# and the encoder's weights; MEDSEARCH_EMBED=0 builds a BM25-only index (the
+# first build embeds every passage with the encoder: minutes on 2 cores).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -20,12 +22,14 @@ CLI="$ROOT/build/bin/medsearch"
 
 # The index is reused while the corpus files and the indexing code are unchanged.
 fingerprint="$( (cd "$CORPUS" && find . -type f -printf '%P %s %T@\n' | sort) | sha256sum | cut -c1-16)"
-code="$(cat core/text/*.cc core/lexical/*.cc core/index/*.cc core/io/*.cc | sha256sum | cut -c1-16)"
-stamp="$fingerprint-$code"
+code="$(cat core/text/*.cc core/lexical/*.cc core/index/*.cc core/io/*.cc core/embed/*.cc | sha256sum | cut -c1-16)"
+EMBED_FLAG=""
+[ "${MEDSEARCH_EMBED:-1}" = 0 ] && EMBED_FLAG="--no-embed"
+stamp="$fingerprint-$code$EMBED_FLAG"
 if [ "$(cat "$INDEX.stamp" 2>/dev/null)" != "$stamp" ] || [ ! -f "$INDEX/CURRENT" ]; then
   echo "[main] building the index of $CORPUS -> $INDEX" >&2
   mkdir -p "$(dirname "$INDEX")"
-  "$CLI" build "nci-pdq=$CORPUS" -o "$INDEX"
+  "$CLI" build "nci-pdq=$CORPUS" -o "$INDEX" $EMBED_FLAG
   echo "$stamp" > "$INDEX.stamp"
 else
   echo "[main] reusing the index at $INDEX" >&2

@@ -565,33 +565,72 @@ SearchHit Index::passage(uint32_t p) const {
   return h;
 }
 
-Result<std::vector<SearchHit>> Index::search(std::string_view query, const SearchOptions& options) const {
+Result<std::vector<ScoredHit>> Index::search_scored(std::string_view query, const SearchOptions& options) const {
   std::vector<float> qv;
   auto ranked = search_with_vector(query, options, &qv);
   if (!ranked) return ranked.status();
   std::vector<text::Token> tokens;
-  impl_->analyzer.analyze(query, &tokens);
+  if (!ranked->empty() && options.explain) impl_->analyzer.analyze(query, &tokens);
   const auto terms = impl_->bm25.resolve(tokens);
-  std::vector<SearchHit> hits;
+  std::vector<ScoredHit> hits;
   hits.reserve(ranked->size());
   for (const auto& r : *ranked) {
-    SearchHit h = passage(r.passage);
+    ScoredHit h;
+    h.passage = r.passage;
     h.score = r.score;
-    h.body_score = impl_->bm25.field_score(terms, r.passage, lexical::kBody);
-    h.heading_score = impl_->bm25.field_score(terms, r.passage, lexical::kHeading);
-    if (!qv.empty()) h.dense_score = impl_->dot(qv, r.passage);
-    hits.push_back(std::move(h));
+    if (options.explain) {
+      h.body_score = impl_->bm25.field_score(terms, r.passage, lexical::kBody);
+      h.heading_score = impl_->bm25.field_score(terms, r.passage, lexical::kHeading);
+      if (!qv.empty()) h.dense_score = impl_->dot(qv, r.passage);
+    }
+    hits.push_back(h);
   }
   return hits;
 }
 
-Result<std::vector<std::vector<SearchHit>>> Index::search_batch(std::span<const std::string> queries,
-                                                                const SearchOptions& options) const {
-  std::vector<std::vector<SearchHit>> out(queries.size());
+ScoredHit Index::explain(std::string_view query, uint32_t passage, std::span<const float> query_vector) const {
+  std::vector<text::Token> tokens;
+  impl_->analyzer.analyze(query, &tokens);
+  const auto terms = impl_->bm25.resolve(tokens);
+  ScoredHit h;
+  h.passage = passage;
+  h.body_score = impl_->bm25.field_score(terms, passage, lexical::kBody);
+  h.heading_score = impl_->bm25.field_score(terms, passage, lexical::kHeading);
+  if (has_vectors()) {
+    if (query_vector.size() == impl_->dim) {
+      h.dense_score = impl_->dot(query_vector, passage);
+    } else if (impl_->embedder) {
+      if (auto qv = embed_query(query); qv) h.dense_score = impl_->dot(*qv, passage);
+    }
+  }
+  return h;
+}
+
+SearchHit Index::materialize(const ScoredHit& scored) const {
+  SearchHit h = passage(scored.passage);
+  h.score = scored.score;
+  h.body_score = scored.body_score;
+  h.heading_score = scored.heading_score;
+  h.dense_score = scored.dense_score;
+  return h;
+}
+
+Result<std::vector<SearchHit>> Index::search(std::string_view query, const SearchOptions& options) const {
+  auto scored = search_scored(query, options);
+  if (!scored) return scored.status();
+  std::vector<SearchHit> hits;
+  hits.reserve(scored->size());
+  for (const auto& s : *scored) hits.push_back(materialize(s));
+  return hits;
+}
+
+template <typename Hit, typename One>
+static Result<std::vector<std::vector<Hit>>> run_batch(std::span<const std::string> queries, One&& one) {
+  std::vector<std::vector<Hit>> out(queries.size());
   std::vector<Status> errors(queries.size());
   tbb::parallel_for(tbb::blocked_range<size_t>(0, queries.size(), 8), [&](const tbb::blocked_range<size_t>& r) {
     for (size_t i = r.begin(); i < r.end(); ++i) {
-      auto hits = search(queries[i], options);
+      auto hits = one(queries[i]);
       if (hits) {
         out[i] = std::move(hits).value();
       } else {
@@ -603,6 +642,16 @@ Result<std::vector<std::vector<SearchHit>>> Index::search_batch(std::span<const 
     if (!errors[i].is_ok()) return Status(errors[i].code(), "query " + std::to_string(i) + ": " + errors[i].message());
   }
   return out;
+}
+
+Result<std::vector<std::vector<SearchHit>>> Index::search_batch(std::span<const std::string> queries,
+                                                                const SearchOptions& options) const {
+  return run_batch<SearchHit>(queries, [&](const std::string& q) { return search(q, options); });
+}
+
+Result<std::vector<std::vector<ScoredHit>>> Index::search_scored_batch(std::span<const std::string> queries,
+                                                                       const SearchOptions& options) const {
+  return run_batch<ScoredHit>(queries, [&](const std::string& q) { return search_scored(q, options); });
 }
 
 uint32_t Index::num_passages() const { return static_cast<uint32_t>(impl_->passages.size()); }

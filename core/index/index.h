@@ -72,6 +72,9 @@ struct SearchOptions {
   // A query vector the caller computed (dim() floats, L2-normalised); empty:
   // the attached embedder embeds the query text (cached per text).
   std::span<const float> query_vector;
+  // Fill ScoredHit's body/heading/dense parts (a few binary searches per hit);
+  // a caller may skip them and ask explain() for the hits it shows.
+  bool explain = true;
 };
 
 // One ranked passage with everything needed to cite it.
@@ -95,6 +98,16 @@ struct SearchHit {
   std::string last_reviewed;
   std::vector<std::string> tags;
   std::string meta_json;
+};
+
+// A ranked passage and the parts of its score, without its text (see
+// Index::materialize()): what a latency-sensitive caller asks for.
+struct ScoredHit {
+  uint32_t passage = 0;
+  float score = 0;
+  float body_score = 0;
+  float heading_score = 0;
+  float dense_score = 0;
 };
 
 struct IndexStats {
@@ -150,9 +163,19 @@ class Index {
   // a query whose terms are all unknown or stopwords gives no hits.
   Result<std::vector<SearchHit>> search(std::string_view query, const SearchOptions& options) const;
 
+  // search() without materialising text and metadata; materialize() adds them.
+  Result<std::vector<ScoredHit>> search_scored(std::string_view query, const SearchOptions& options) const;
+  SearchHit materialize(const ScoredHit& hit) const;
+  // The parts of a passage's score for a query: BM25 body and heading fields,
+  // and the cosine when the index has vectors and the query's is known
+  // (`query_vector`, or the embedder's cached vector for the text).
+  ScoredHit explain(std::string_view query, uint32_t passage, std::span<const float> query_vector = {}) const;
+
   // Queries in parallel (oneTBB, caller's arena); results in query order.
   Result<std::vector<std::vector<SearchHit>>> search_batch(std::span<const std::string> queries,
                                                            const SearchOptions& options) const;
+  Result<std::vector<std::vector<ScoredHit>>> search_scored_batch(std::span<const std::string> queries,
+                                                                  const SearchOptions& options) const;
 
   // Raw ranked passages, without materialising text (for evaluation and benchmarks).
   Result<std::vector<lexical::ScoredPassage>> search_passages(std::string_view query,
