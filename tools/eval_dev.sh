@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Document-level quality on the development sets (SciFact train claims,
+# PubMedQA, the 2,000-question MedQuAD sample): nDCG@10, Recall@100, MRR@10
+# per mode. Indexes are built once into $OUT (embedding the corpora takes
+# minutes; MODES=bm25 with --no-embed indexes skips the encoder).
+#
+#   tools/eval_dev.sh                  # modes bm25 dense hybrid
+#   MODES=bm25 BUILD_FLAGS=--no-embed tools/eval_dev.sh
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DATA="${MEDSEARCH_DATA:-$ROOT/../shared/data}"
+OUT="${OUT:-${MEDSEARCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/medsearch}/dev-eval}"
+CLI="$ROOT/build/bin/medsearch"
+MODES="${MODES:-bm25 dense hybrid}"
+mkdir -p "$OUT"
+python3 "$ROOT/tools/medquad_sample.py" "$DATA/medquad/queries.jsonl" > "$OUT/medquad-sample.jsonl"
+
+declare -A QUERIES=([scifact]="$DATA/scifact/queries.train.jsonl" [pubmedqa]="$DATA/pubmedqa/queries.jsonl"
+                    [medquad]="$OUT/medquad-sample.jsonl")
+declare -A QRELS=([scifact]="$DATA/scifact/qrels.train.tsv" [pubmedqa]="$DATA/pubmedqa/qrels.tsv"
+                  [medquad]="$DATA/medquad/qrels.tsv")
+printf "%-9s %-7s %8s %10s %7s\n" dataset mode nDCG@10 Recall@100 MRR@10
+for ds in scifact pubmedqa medquad; do
+  idx="$OUT/index-$ds${BUILD_FLAGS:+-bm25}"
+  [ -f "$idx/CURRENT" ] || "$CLI" build "$ds=$DATA/$ds" -o "$idx" ${BUILD_FLAGS:-} >&2
+  for mode in $MODES; do
+    "$CLI" run "$idx" --queries "${QUERIES[$ds]}" --k 100 --level doc --mode "$mode" --output "$OUT/$ds.$mode.run" 2>/dev/null
+    "$CLI" eval --qrels "${QRELS[$ds]}" --run "$OUT/$ds.$mode.run" --queries "${QUERIES[$ds]}" |
+      awk -v ds="$ds" -v mode="$mode" -F'\t' '{v[$1]=$2} END {printf "%-9s %-7s %8s %10s %7s\n", ds, mode, v["nDCG@10"], v["Recall@100"], v["MRR@10"]}'
+  done
+done
