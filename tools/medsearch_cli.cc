@@ -34,10 +34,12 @@ class ProgressBar {
  public:
   void operator()(std::string_view stage, size_t done, size_t total) {
     const bool tty = isatty(STDERR_FILENO);
-    if (!tty) {
-      if (stage != last_stage_ || done == total) {
+    if (!tty) {  // a line per stage and per tenth of the work, for logs
+      const int tenth = total ? static_cast<int>(10 * done / total) : 10;
+      if (stage != last_stage_ || tenth != last_tenth_) {
         std::fprintf(stderr, "%.*s: %zu/%zu\n", int(stage.size()), stage.data(), done, total);
         last_stage_ = std::string(stage);
+        last_tenth_ = tenth;
       }
       return;
     }
@@ -52,6 +54,7 @@ class ProgressBar {
 
  private:
   std::string last_stage_;
+  int last_tenth_ = -1;
 };
 
 // "key=value" filter arguments -> SearchFilters.
