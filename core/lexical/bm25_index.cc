@@ -1,5 +1,7 @@
 #include "core/lexical/bm25_index.h"
 
+#include "core/internal/binary_io.h"
+
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/enumerable_thread_specific.h>
 #include <oneapi/tbb/parallel_for.h>

@@ -29,8 +29,12 @@
 #include <vector>
 
 #include "core/common/status.h"
-#include "core/internal/binary_io.h"
 #include "core/text/analyzer.h"
+
+namespace medsearch::internal {
+class BinaryWriter;  // core/internal/binary_io.h (not installed)
+class BinaryReader;
+}  // namespace medsearch::internal
 
 namespace medsearch::lexical {
 

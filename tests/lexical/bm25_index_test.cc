@@ -1,6 +1,8 @@
 // BM25 scores against an independent reference written here from the formula.
 #include "core/lexical/bm25_index.h"
 
+#include "core/internal/binary_io.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
