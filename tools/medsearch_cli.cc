@@ -17,6 +17,7 @@
 #include "core/embed/bert_encoder.h"
 #include "core/eval/metrics.h"
 #include "core/index/index.h"
+#include "core/internal/json.h"
 #include "core/io/corpus_reader.h"
 
 namespace fs = std::filesystem;
@@ -112,27 +113,7 @@ std::string join_path(const std::vector<std::string>& parts) {
   return out;
 }
 
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
+std::string json_string(std::string_view s) { return "\"" + internal::json_escape(s) + "\""; }
 
 std::string json_strings(const std::vector<std::string>& v) {
   std::string out = "[";

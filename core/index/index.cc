@@ -16,6 +16,7 @@
 #include <unordered_set>
 
 #include "core/internal/binary_io.h"
+#include "core/internal/json.h"
 #include "core/vector/vector_index.h"
 
 namespace medsearch {
@@ -63,25 +64,6 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep) {
   return out;
 }
 
-std::string json_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -814,7 +796,7 @@ Status Index::save(const fs::path& dir) const {
                          std::to_string(s.terms) + ",\n  \"bm25\": {\"k1\": " + std::to_string(impl_->bm25.params().k1) +
                          ", \"b\": " + std::to_string(impl_->bm25.params().b) + ", \"heading_weight\": " +
                          std::to_string(impl_->bm25.params().heading_weight) + "},\n  \"corpora\": [";
-  for (size_t i = 0; i < s.corpora.size(); ++i) manifest += (i ? ", \"" : "\"") + json_escape(s.corpora[i]) + "\"";
+  for (size_t i = 0; i < s.corpora.size(); ++i) manifest += (i ? ", \"" : "\"") + internal::json_escape(s.corpora[i]) + "\"";
   manifest += "],\n  \"files\": {";
   // Passage vectors: dim, model id, then rows (float32).
   internal::BinaryWriter vectors;
@@ -841,7 +823,7 @@ Status Index::save(const fs::path& dir) const {
   manifest += "\n  }";
   if (impl_->dim) {
     manifest += ",\n  \"dense\": {\"dim\": " + std::to_string(impl_->dim) + ", \"model_id\": \"" +
-                json_escape(impl_->model_id) + "\"}";
+                internal::json_escape(impl_->model_id) + "\"}";
   }
   manifest += "\n}\n";
   if (Status st = internal::write_file_atomic(partial / kManifestFile, manifest); !st) return fail(st);
