@@ -328,23 +328,28 @@ std::vector<ScoredPassage> Bm25Index::search(std::span<const QueryTerm> terms, c
   // The common terms whose bounds add up to less than theta cannot lift an
   // untouched passage into the top k: for them only candidates within that
   // sum of theta are completed, by binary search in the postings.
+  // Calls visit(p) for the best allowed touched passage of each group (ties:
+  // the smaller passage), leaving group_best clear again.
+  auto for_each_group_best = [&](auto&& visit) {
+    if (s.group_best.size() < options.num_groups) s.group_best.assign(options.num_groups, 0);
+    s.groups_touched.clear();
+    for (uint32_t p : s.touched) {
+      const uint32_t g = options.group_of[p];
+      if (filtered && !options.group_allowed[g]) continue;
+      uint32_t& best = s.group_best[g];
+      if (best == 0) s.groups_touched.push_back(g);
+      if (best == 0 || better({p, acc[p]}, {best - 1, acc[best - 1]})) best = p + 1;
+    }
+    for (uint32_t g : s.groups_touched) {
+      visit(s.group_best[g] - 1);
+      s.group_best[g] = 0;
+    }
+  };
   auto kth_best = [&]() -> float {  // theta over allowed passages (distinct groups); 0 if fewer than k
     auto& bests = s.bests;
     bests.clear();
     if (one_per_group) {
-      if (s.group_best.size() < options.num_groups) s.group_best.assign(options.num_groups, 0);
-      s.groups_touched.clear();
-      for (uint32_t p : s.touched) {
-        const uint32_t g = options.group_of[p];
-        if (filtered && !options.group_allowed[g]) continue;
-        uint32_t& best = s.group_best[g];
-        if (best == 0) s.groups_touched.push_back(g);
-        if (best == 0 || acc[p] > acc[best - 1]) best = p + 1;
-      }
-      for (uint32_t g : s.groups_touched) {
-        bests.push_back(acc[s.group_best[g] - 1]);
-        s.group_best[g] = 0;
-      }
+      for_each_group_best([&](uint32_t p) { bests.push_back(acc[p]); });
     } else {
       for (uint32_t p : s.touched) {
         if (filtered && !options.group_allowed[options.group_of[p]]) continue;
@@ -412,24 +417,7 @@ std::vector<ScoredPassage> Bm25Index::search(std::span<const QueryTerm> terms, c
   }
 
   if (one_per_group) {
-    if (s.group_best.size() < options.num_groups) s.group_best.assign(options.num_groups, 0);
-    s.groups_touched.clear();
-    for (uint32_t p : s.touched) {
-      const uint32_t g = options.group_of[p];
-      if (filtered && !options.group_allowed[g]) continue;
-      uint32_t& best = s.group_best[g];
-      if (best == 0) {
-        s.groups_touched.push_back(g);
-        best = p + 1;
-      } else if (better({p, acc[p]}, {best - 1, acc[best - 1]})) {
-        best = p + 1;
-      }
-    }
-    for (uint32_t g : s.groups_touched) {
-      const uint32_t p = s.group_best[g] - 1;
-      top.push({p, acc[p]});
-      s.group_best[g] = 0;
-    }
+    for_each_group_best([&](uint32_t p) { top.push({p, acc[p]}); });
   } else {
     for (uint32_t p : s.touched) {
       if (filtered && !options.group_allowed[options.group_of[p]]) continue;
