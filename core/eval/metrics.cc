@@ -11,6 +11,17 @@
 #include "core/internal/binary_io.h"
 
 namespace medsearch::eval {
+namespace {
+
+// Takes the first line off `rest` (without its '\n').
+std::string_view next_line(std::string_view& rest) {
+  const size_t nl = rest.find('\n');
+  const std::string_view line = rest.substr(0, nl);
+  rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+  return line;
+}
+
+}  // namespace
 
 Result<std::vector<Query>> read_queries(const std::filesystem::path& file) {
   auto data = internal::read_file(file);
@@ -21,9 +32,7 @@ Result<std::vector<Query>> read_queries(const std::filesystem::path& file) {
   size_t line_no = 0;
   while (!rest.empty()) {
     ++line_no;
-    const size_t nl = rest.find('\n');
-    std::string_view line = rest.substr(0, nl);
-    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+    std::string_view line = next_line(rest);
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
     const std::string where = file.string() + ":" + std::to_string(line_no) + ": ";
     simdjson::dom::element obj;
@@ -53,9 +62,7 @@ Result<Qrels> read_qrels(const std::filesystem::path& file) {
   size_t line_no = 0;
   while (!rest.empty()) {
     ++line_no;
-    const size_t nl = rest.find('\n');
-    std::string_view line = rest.substr(0, nl);
-    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+    std::string_view line = next_line(rest);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) continue;
     const size_t t1 = line.find('\t');
