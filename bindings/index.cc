@@ -22,7 +22,45 @@ namespace {
 struct QueryInfo {
   std::string text;
   std::vector<float> vector;  // the caller's query vector, if given
+  bool reranked = false;      // scores are the reranker's (features explain them)
 };
+
+// Options of the hybrid and rerank pipeline (medsearch.Pipeline in Python).
+struct PipelineArgs {
+  std::string fusion = "convex";
+  std::optional<float> bm25_weight;
+  uint32_t candidates = SearchOptions{}.candidates;
+  uint32_t rerank_depth = SearchOptions{}.rerank_depth;
+  uint32_t max_per_doc = SearchOptions{}.max_per_document;
+  float mmr = SearchOptions{}.mmr_lambda;
+
+  void apply(SearchOptions* o) const {
+    if (fusion == "convex") {
+      o->fusion = Fusion::kConvex;
+    } else if (fusion == "rrf") {
+      o->fusion = Fusion::kRrf;
+    } else {
+      throw py::value_error("fusion must be 'convex' or 'rrf', got '" + fusion + "'");
+    }
+    if (bm25_weight) o->convex_weight = *bm25_weight;
+    if (candidates < 1) throw py::value_error("candidates must be at least 1");
+    o->candidates = candidates;
+    o->rerank_depth = rerank_depth;
+    o->max_per_document = max_per_doc;
+    o->mmr_lambda = mmr;
+    o->explain = o->mode == SearchMode::kHybrid || o->mode == SearchMode::kRerank;  // features come free there
+  }
+};
+
+const char* mode_name(SearchMode m) {
+  switch (m) {
+    case SearchMode::kBm25: return "bm25";
+    case SearchMode::kDense: return "dense";
+    case SearchMode::kHybrid: return "hybrid";
+    case SearchMode::kRerank: return "rerank";
+  }
+  return "?";
+}
 
 struct PyHit {
   std::shared_ptr<const Index> index;
@@ -54,12 +92,26 @@ std::vector<PyHit> wrap(const std::shared_ptr<Index>& index, std::vector<ScoredH
   return out;
 }
 
+// A medsearch.Results (a list of hits with .coverage and .mode; python/medsearch/_results.py).
+py::object results(std::vector<PyHit> hits, float coverage, const char* mode) {
+  // Looked up per call (a dict lookup): a cached handle would outlive the interpreter's teardown.
+  py::object cls = py::module_::import("medsearch._results").attr("Results");
+  return cls(py::cast(std::move(hits)), coverage, mode);
+}
+
+py::object feature_dict(const rank::FeatureVector& values) {
+  py::dict d;
+  for (uint32_t i = 0; i < values.size(); ++i) d[py::str(std::string(rank::feature_names()[i]))] = values[i];
+  return d;
+}
+
 SearchMode parse_mode(const std::string& mode, const Index& index, bool /*have_query_vector*/) {
-  if (mode == "auto") return index.has_vectors() ? SearchMode::kHybrid : SearchMode::kBm25;
+  if (mode == "auto") return index.has_vectors() ? SearchMode::kRerank : SearchMode::kBm25;
+  if (mode == "rerank") return SearchMode::kRerank;
   if (mode == "bm25") return SearchMode::kBm25;
   if (mode == "dense") return SearchMode::kDense;
   if (mode == "hybrid") return SearchMode::kHybrid;
-  throw py::value_error("mode must be 'auto', 'bm25', 'dense' or 'hybrid', got '" + mode + "'");
+  throw py::value_error("mode must be 'auto', 'bm25', 'dense', 'hybrid' or 'rerank', got '" + mode + "'");
 }
 
 // The encoder argument: an Encoder, None, or "auto" (the default encoder when
@@ -145,6 +197,33 @@ std::vector<std::pair<std::string, std::string>> corpus_specs(const py::object& 
 }  // namespace
 
 void init_index(py::module_& m) {
+  py::class_<PipelineArgs>(m, "Pipeline",
+                           "Options of the hybrid and rerank modes: Index.search(..., pipeline=Pipeline(mmr=0.8)).")
+      .def(py::init([](const std::string& fusion, std::optional<float> bm25_weight, uint32_t candidates,
+                       uint32_t rerank_depth, uint32_t max_per_doc, float mmr) {
+             PipelineArgs a{fusion, bm25_weight, candidates, rerank_depth, max_per_doc, mmr};
+             SearchOptions probe;
+             a.apply(&probe);  // validates the fusion name and candidates
+             return a;
+           }),
+           py::kw_only(), py::arg("fusion") = "convex", py::arg("bm25_weight") = py::none(),
+           py::arg("candidates") = SearchOptions{}.candidates, py::arg("rerank_depth") = SearchOptions{}.rerank_depth,
+           py::arg("max_per_doc") = SearchOptions{}.max_per_document, py::arg("mmr") = SearchOptions{}.mmr_lambda,
+           "fusion: 'convex' (min-max normalised scores, bm25_weight for BM25, default 0.5) or 'rrf';\n"
+           "candidates per retriever; rerank_depth: fused candidates the reranker rescores; max_per_doc:\n"
+           "passage level, at most this many passages of a document (0: any); mmr: diversity, 1 = by score\n"
+           "only, lower pushes near-duplicate passages down.")
+      .def_readonly("fusion", &PipelineArgs::fusion)
+      .def_readonly("bm25_weight", &PipelineArgs::bm25_weight)
+      .def_readonly("candidates", &PipelineArgs::candidates)
+      .def_readonly("rerank_depth", &PipelineArgs::rerank_depth)
+      .def_readonly("max_per_doc", &PipelineArgs::max_per_doc)
+      .def_readonly("mmr", &PipelineArgs::mmr);
+  m.def("feature_names", [] {
+    std::vector<std::string> names;
+    for (auto n : rank::feature_names()) names.emplace_back(n);
+    return names;
+  }, "Names of the reranker's features, in the order Index.candidate_pool() returns them.");
   // Hits hold their index and materialise text and metadata on first access,
   // so a search costs no string copies the caller does not read.
   py::class_<PyHit>(m, "Hit", "One ranked passage with its provenance (text and metadata load on first access).")
@@ -156,6 +235,18 @@ void init_index(py::module_& m) {
       .def_property_readonly("dense_score", [](const PyHit& h) { return h.parts().dense_score; },
                              "Cosine of query and passage vectors (0 without vectors)")
       .def_property_readonly("number", [](const PyHit& h) { return h.scored.passage; }, "Internal passage number")
+      .def_property_readonly(
+          "features",
+          [](const PyHit& h) -> py::object { return h.scored.has_features ? feature_dict(h.scored.features) : py::none(); },
+          "Hybrid/rerank modes: the reranker's features of this passage (name -> value), else None")
+      .def_property_readonly(
+          "contributions",
+          [](const PyHit& h) -> py::object {
+            if (!h.scored.has_features || !h.query || !h.query->reranked) return py::none();
+            return feature_dict(h.index->reranker().contributions(h.scored.features));
+          },
+          "Rerank mode: each feature's part of the score (name -> contribution); they sum to\n"
+          "score - Index.reranker_base. None in other modes.")
       .def_property_readonly("passage_id", [](const PyHit& h) { return h.full().passage_id; })
       .def_property_readonly("doc_id", [](const PyHit& h) { return h.full().doc_id; })
       .def_property_readonly("corpus", [](const PyHit& h) { return h.full().corpus; })
@@ -265,6 +356,27 @@ void init_index(py::module_& m) {
           }, py::arg("number"), "The text passage `number` is embedded as: heading path (or title), then body.")
       .def_property_readonly("has_vectors", &Index::has_vectors)
       .def(
+          "vectors",
+          [](const std::shared_ptr<Index>& self) {
+            if (!self->has_vectors()) throw py::value_error("this index has no passage vectors");
+            const auto dim = static_cast<py::ssize_t>(self->stats().dim);
+            const auto first = self->vector(0);
+            // A read-only view that keeps the index alive.
+            py::array_t<float> view({static_cast<py::ssize_t>(self->num_passages()), dim},
+                                    {dim * static_cast<py::ssize_t>(sizeof(float)), static_cast<py::ssize_t>(sizeof(float))},
+                                    first.data(), py::cast(self));
+            py::detail::array_proxy(view.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+            return view;
+          },
+          "The passage vectors, (len(index), dim) float32, row p for passage p: a read-only view.")
+      .def(
+          "doc_number",
+          [](const Index& self, uint32_t p) {
+            if (p >= self.num_passages()) throw py::index_error("passage number out of range");
+            return self.document_of(p);
+          },
+          py::arg("number"), "The document number of passage `number` (passages of a document are contiguous).")
+      .def(
           "save",
           [](const Index& self, const std::filesystem::path& path) {
             Status st;
@@ -279,53 +391,103 @@ void init_index(py::module_& m) {
           "search",
           [](const std::shared_ptr<Index>& self, const std::string& query, uint32_t k,
              const std::optional<py::dict>& filters, const std::string& level, const std::string& mode,
-             const std::optional<py::array_t<float, py::array::c_style | py::array::forcecast>>& query_vector) {
+             const std::optional<py::array_t<float, py::array::c_style | py::array::forcecast>>& query_vector,
+             const PipelineArgs& pipeline) {
             SearchOptions opt = make_options(k, filters, level);
             opt.mode = parse_mode(mode, *self, query_vector.has_value());
+            pipeline.apply(&opt);
             if (query_vector) {
               if (query_vector->ndim() != 1) throw py::value_error("query_vector must be 1-d");
               opt.query_vector = std::span<const float>(query_vector->data(), static_cast<size_t>(query_vector->size()));
             }
-            opt.explain = false;  // the hits explain themselves on access
             auto info = std::make_shared<QueryInfo>();
             info->text = query;
             info->vector.assign(opt.query_vector.begin(), opt.query_vector.end());
-            Result<std::vector<ScoredHit>> hits = Status::internal("not searched");
+            info->reranked = opt.mode == SearchMode::kRerank;
+            Result<SearchResponse> response = Status::internal("not searched");
             {
               py::gil_scoped_release release;
-              hits = self->search_scored(query, opt);
+              response = self->retrieve(query, opt);
             }
-            return wrap(self, unwrap(std::move(hits)), std::move(info));
+            auto r = unwrap(std::move(response));
+            return results(wrap(self, std::move(r.hits), std::move(info)), r.coverage, mode_name(opt.mode));
           },
           py::arg("query"), py::arg("k") = 10, py::arg("filters") = py::none(), py::arg("level") = "passage",
-          py::arg("mode") = "auto", py::arg("query_vector") = py::none(),
-          "Top-k hits for a query, best first. filters: {'audience': 'hp'|'patient', 'cancer_type': ...,\n"
-          "'corpus': ..., 'reviewed_after': 'YYYY-MM-DD'} (strings or lists). level: 'passage' or 'doc'.\n"
-          "mode: 'bm25', 'dense', 'hybrid' (reciprocal rank fusion) or 'auto' (hybrid when the index has\n"
-          "vectors). query_vector: your own query embedding (float32, dim floats).")
+          py::arg("mode") = "auto", py::arg("query_vector") = py::none(), py::kw_only(),
+          py::arg("pipeline") = PipelineArgs{},
+          "Top-k hits for a query, best first, as a list with .coverage and .mode.\n"
+          "filters: {'audience': 'hp'|'patient', 'cancer_type': ..., 'corpus': ..., 'reviewed_after': 'YYYY-MM-DD'}\n"
+          "(strings or lists). level: 'passage' or 'doc'. mode: 'bm25', 'dense', 'hybrid' (fused), 'rerank'\n"
+          "(fused, then the learned reranker) or 'auto' (rerank when the index has vectors, else bm25).\n"
+          "query_vector: your own query embedding (float32, dim floats). pipeline: medsearch.Pipeline(...)\n"
+          "options (fusion, weights, depths, diversity). .coverage: in rerank mode, the calibrated probability\n"
+          "that the top passage answers the question (NaN otherwise).")
       .def(
           "search_batch",
           [](const std::shared_ptr<Index>& self, const std::vector<std::string>& queries, uint32_t k,
-             const std::optional<py::dict>& filters, const std::string& level, const std::string& mode) {
+             const std::optional<py::dict>& filters, const std::string& level, const std::string& mode,
+             const PipelineArgs& pipeline) {
             SearchOptions opt = make_options(k, filters, level);
             opt.mode = parse_mode(mode, *self, false);
-            opt.explain = false;
-            Result<std::vector<std::vector<ScoredHit>>> hits = Status::internal("not searched");
+            pipeline.apply(&opt);
+            Result<std::vector<SearchResponse>> responses = Status::internal("not searched");
             {
               py::gil_scoped_release release;
-              hits = self->search_scored_batch(queries, opt);
+              responses = self->retrieve_batch(queries, opt);
             }
-            std::vector<std::vector<PyHit>> out;
-            auto all = unwrap(std::move(hits));
+            py::list out;
+            auto all = unwrap(std::move(responses));
             for (size_t i = 0; i < all.size(); ++i) {
               auto info = std::make_shared<QueryInfo>();
               info->text = queries[i];
-              out.push_back(wrap(self, std::move(all[i]), std::move(info)));
+              info->reranked = opt.mode == SearchMode::kRerank;
+              out.append(results(wrap(self, std::move(all[i].hits), std::move(info)), all[i].coverage, mode_name(opt.mode)));
             }
             return out;
           },
           py::arg("queries"), py::arg("k") = 10, py::arg("filters") = py::none(), py::arg("level") = "passage",
-          py::arg("mode") = "auto", "search() for many queries, in parallel; results in query order.")
+          py::arg("mode") = "auto", py::kw_only(), py::arg("pipeline") = PipelineArgs{},
+          "search() for many queries, in parallel (GIL released); results in query order.")
+      .def(
+          "set_reranker",
+          [](Index& self, const std::optional<std::filesystem::path>& path) {
+            if (!path) return self.set_reranker(nullptr);
+            self.set_reranker(unwrap(rank::Reranker::load(*path)));
+          },
+          py::arg("path"),
+          "Use the reranker model in `path` (JSON written by tools/train_reranker.py); None: the built-in one.\n"
+          "Not safe while other threads search this index.")
+      .def_property_readonly("reranker_name", [](const Index& self) { return self.reranker().name(); })
+      .def_property_readonly("reranker_base", [](const Index& self) { return self.reranker().bias(); },
+                             "The expected reranker score that Hit.contributions are relative to")
+      .def(
+          "candidate_pool",
+          [](const Index& self, const std::string& query, uint32_t candidates,
+             const std::vector<uint32_t>& exclude_documents) {
+            SearchOptions opt;
+            opt.mode = SearchMode::kRerank;
+            opt.candidates = candidates;
+            Result<std::vector<rank::Candidate>> pool = Status::internal("not searched");
+            {
+              py::gil_scoped_release release;
+              pool = self.candidate_pool(query, opt, exclude_documents);
+            }
+            auto cands = unwrap(std::move(pool));
+            const auto n = static_cast<py::ssize_t>(cands.size());
+            py::array_t<uint32_t> passages(std::vector<py::ssize_t>{n});
+            py::array_t<float> features(std::vector<py::ssize_t>{n, static_cast<py::ssize_t>(rank::kNumFeatures)});
+            uint32_t* p = passages.mutable_data();
+            float* f = features.mutable_data();
+            for (size_t i = 0; i < cands.size(); ++i) {
+              p[i] = cands[i].passage;
+              std::copy(cands[i].features.begin(), cands[i].features.end(), f + i * rank::kNumFeatures);
+            }
+            return py::make_tuple(passages, features);
+          },
+          py::arg("query"), py::arg("candidates") = 100, py::arg("exclude_documents") = std::vector<uint32_t>{},
+          "The hybrid/rerank candidate pool of a query before fusion: (passage numbers, features (n, F)),\n"
+          "features named by medsearch.feature_names(). exclude_documents: document numbers left out, as if\n"
+          "not indexed (for studying questions the corpus cannot answer).")
       .def("passage", [](const std::shared_ptr<Index>& self, uint32_t p) {
             if (p >= self->num_passages()) throw py::index_error("passage number out of range");
             return PyHit{self, ScoredHit{.passage = p}, nullptr, nullptr};

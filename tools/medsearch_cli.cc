@@ -121,7 +121,34 @@ std::string json_strings(const std::vector<std::string>& v) {
   return out + "]";
 }
 
-std::string hit_json(const SearchHit& h, size_t rank) {
+// The largest contributions to a reranked hit's score, "name +0.42, ...".
+std::string top_contributions(const Index& index, const SearchHit& h, size_t n) {
+  const rank::FeatureVector parts = index.reranker().contributions(h.features);
+  std::vector<uint32_t> order(parts.size());
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return std::abs(parts[a]) > std::abs(parts[b]); });
+  std::string out;
+  char buf[96];
+  for (size_t i = 0; i < std::min(n, order.size()); ++i) {
+    std::snprintf(buf, sizeof(buf), "%s%s %+.3f", i ? ", " : "", std::string(rank::feature_names()[order[i]]).c_str(),
+                  parts[order[i]]);
+    out += buf;
+  }
+  return out;
+}
+
+std::string features_json(const Index& index, const SearchHit& h) {
+  const rank::FeatureVector parts = index.reranker().contributions(h.features);
+  std::string out = "\"base\": " + std::to_string(index.reranker().bias()) + ", \"features\": {";
+  for (uint32_t i = 0; i < parts.size(); ++i) {
+    out += (i ? ", " : "") + json_string(rank::feature_names()[i]) + ": {\"value\": " + std::to_string(h.features[i]) +
+           ", \"contribution\": " + std::to_string(parts[i]) + "}";
+  }
+  return out + "}";
+}
+
+// `extra`: the reranker's explanation fields (rerank mode), without braces.
+std::string hit_json(const SearchHit& h, size_t rank, const std::string& extra) {
   return "{\"rank\": " + std::to_string(rank) + ", \"score\": " + std::to_string(h.score) +
          ", \"passage_id\": " + json_string(h.passage_id) + ", \"doc_id\": " + json_string(h.doc_id) +
          ", \"corpus\": " + json_string(h.corpus) + ", \"title\": " + json_string(h.title) +
@@ -131,6 +158,7 @@ std::string hit_json(const SearchHit& h, size_t rank) {
          ", \"last_reviewed\": " + json_string(h.last_reviewed) +
          ", \"explain\": {\"bm25_body\": " + std::to_string(h.body_score) +
          ", \"bm25_heading\": " + std::to_string(h.heading_score) + ", \"cosine\": " + std::to_string(h.dense_score) + "}" +
+         (extra.empty() ? "" : ", \"reranker\": {" + extra + "}") +
          ", \"text\": " + json_string(h.text) + "}";
 }
 
@@ -141,7 +169,9 @@ Result<std::unique_ptr<Index>> open_index(const std::string& dir, const std::str
   if (!index) return index.status();
   const bool dense = (*index)->has_vectors();
   if (mode_name == "auto") {
-    *mode = dense ? SearchMode::kHybrid : SearchMode::kBm25;
+    *mode = dense ? SearchMode::kRerank : SearchMode::kBm25;
+  } else if (mode_name == "rerank") {
+    *mode = SearchMode::kRerank;
   } else if (mode_name == "bm25") {
     *mode = SearchMode::kBm25;
   } else if (mode_name == "dense") {
@@ -149,7 +179,7 @@ Result<std::unique_ptr<Index>> open_index(const std::string& dir, const std::str
   } else if (mode_name == "hybrid") {
     *mode = SearchMode::kHybrid;
   } else {
-    return Status::invalid_argument("--mode must be bm25, dense, hybrid or auto, got '" + mode_name + "'");
+    return Status::invalid_argument("--mode must be bm25, dense, hybrid, rerank or auto, got '" + mode_name + "'");
   }
   if (*mode != SearchMode::kBm25) {
     if (!dense) return Status::invalid_argument("this index has no passage vectors; use --mode bm25 or rebuild it");
@@ -159,6 +189,43 @@ Result<std::unique_ptr<Index>> open_index(const std::string& dir, const std::str
     MEDSEARCH_RETURN_IF_ERROR((*index)->attach_embedder(shared));
   }
   return index;
+}
+
+// Pipeline options shared by search and run.
+struct PipelineFlags {
+  std::string mode = "auto";
+  std::string fusion = "convex";
+  std::string reranker;
+};
+
+void add_pipeline_options(CLI::App* cmd, PipelineFlags* flags, SearchOptions* o) {
+  cmd->add_option("--mode", flags->mode,
+                  "bm25, dense, hybrid (fused), rerank (fused + learned reranker), or auto (rerank when the index has "
+                  "vectors, else bm25)");
+  cmd->add_option("--fusion", flags->fusion, "How hybrid and rerank fuse: convex or rrf");
+  cmd->add_option("--bm25-weight", o->convex_weight, "Weight of BM25 in convex fusion")->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--candidates", o->candidates, "Candidates per retriever");
+  cmd->add_option("--rerank-depth", o->rerank_depth, "Fused candidates the reranker rescores");
+  cmd->add_option("--max-per-doc", o->max_per_document, "Passage level: at most this many passages per document (0: any)");
+  cmd->add_option("--mmr", o->mmr_lambda, "Diversity: 1 ranks by score only, lower pushes near-duplicates down")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--reranker", flags->reranker, "Reranker model file (default: the built-in model)");
+}
+
+Status apply_pipeline_flags(const PipelineFlags& flags, Index* index, SearchOptions* o) {
+  if (flags.fusion == "convex") {
+    o->fusion = Fusion::kConvex;
+  } else if (flags.fusion == "rrf") {
+    o->fusion = Fusion::kRrf;
+  } else {
+    return Status::invalid_argument("--fusion must be convex or rrf, got '" + flags.fusion + "'");
+  }
+  if (!flags.reranker.empty()) {
+    auto model = rank::Reranker::load(flags.reranker);
+    if (!model) return model.status();
+    index->set_reranker(std::move(model).value());
+  }
+  return Status::ok();
 }
 
 Result<ResultLevel> parse_level(const std::string& level) {
@@ -206,8 +273,9 @@ int main(int argc, char** argv) {
                      "key=value: audience=hp|patient, cancer_type=T, corpus=C, reviewed_after=YYYY-MM-DD");
   search->add_option("--level", level, "passage or doc (best passage per document)");
   search->add_flag("--json", as_json, "One JSON object per hit");
-  std::string mode = "auto";
-  search->add_option("--mode", mode, "bm25, dense, hybrid, or auto (hybrid when the index has vectors)");
+  PipelineFlags pflags;
+  SearchOptions sopt;
+  add_pipeline_options(search, &pflags, &sopt);
   search->add_option("--model-dir", model_dir, "Encoder model directory for dense modes");
 
   // run
@@ -222,7 +290,7 @@ int main(int argc, char** argv) {
   run->add_option("--level", run_level, "doc (document ids) or passage (passage ids, plus RUN.jsonl)");
   run->add_option("--tag", tag, "Run tag");
   run->add_option("--filter", filter_specs, "As for search");
-  run->add_option("--mode", mode, "bm25, dense, hybrid, or auto (hybrid when the index has vectors)");
+  add_pipeline_options(run, &pflags, &sopt);
   run->add_option("--model-dir", model_dir, "Encoder model directory for dense modes");
 
   // eval
@@ -274,7 +342,6 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  SearchOptions sopt;
   if (Status st = parse_filters(filter_specs, &sopt.filters); !st) return fail(st);
 
   if (*search) {
@@ -282,20 +349,39 @@ int main(int argc, char** argv) {
     if (!lv) return fail(lv.status());
     sopt.k = k;
     sopt.level = *lv;
-    auto index = open_index(index_dir, mode, model_dir, &sopt.mode);
+    auto index = open_index(index_dir, pflags.mode, model_dir, &sopt.mode);
     if (!index) return fail(index.status());
+    if (Status st = apply_pipeline_flags(pflags, index->get(), &sopt); !st) return fail(st);
     const auto t0 = std::chrono::steady_clock::now();
-    auto hits = (*index)->search(query, sopt);
+    auto response = (*index)->retrieve(query, sopt);
     const auto t1 = std::chrono::steady_clock::now();
-    if (!hits) return fail(hits.status());
+    if (!response) return fail(response.status());
+    std::vector<SearchHit> hits;
+    for (const auto& s : response->hits) hits.push_back((*index)->materialize(s));
+    const bool reranked = sopt.mode == SearchMode::kRerank;
     if (as_json) {
-      for (size_t i = 0; i < hits->size(); ++i) std::printf("%s\n", hit_json((*hits)[i], i + 1).c_str());
+      // One object per hit; in rerank mode each also carries the response's coverage.
+      for (size_t i = 0; i < hits.size(); ++i) {
+        std::string extra = hits[i].has_features && reranked ? features_json(**index, hits[i]) : "";
+        if (reranked) {
+          char buf[64];
+          std::snprintf(buf, sizeof(buf), "%.4f", response->coverage);
+          extra += std::string(extra.empty() ? "" : ", ") + "\"coverage\": " + buf;
+        }
+        std::printf("%s\n", hit_json(hits[i], i + 1, extra).c_str());
+      }
       return 0;
     }
-    std::printf("%zu results for \"%s\" (%.2f ms)\n\n", hits->size(), query.c_str(),
+    std::printf("%zu results for \"%s\" (%.2f ms)\n", hits.size(), query.c_str(),
                 std::chrono::duration<double, std::milli>(t1 - t0).count());
-    for (size_t i = 0; i < hits->size(); ++i) {
-      const auto& h = (*hits)[i];
+    if (reranked && !hits.empty()) {
+      std::printf("coverage: %.0f%% estimated probability that the top passage answers the question%s\n",
+                  100.0 * response->coverage,
+                  response->coverage < 0.3 ? " (low: the corpus may not cover this question)" : "");
+    }
+    std::printf("\n");
+    for (size_t i = 0; i < hits.size(); ++i) {
+      const auto& h = hits[i];
       std::printf("%zu. %s\n", i + 1, join_path(h.heading_path).c_str());
       std::printf("   %s%s%s%s\n", h.title.c_str(), h.audience.empty() ? "" : (" [" + h.audience + "]").c_str(),
                   h.last_reviewed.empty() ? "" : (", reviewed " + h.last_reviewed).c_str(),
@@ -305,9 +391,15 @@ int main(int argc, char** argv) {
         std::printf("   score %.3f = body %.3f + heading %.3f x %.2f   [%s]\n", h.score, h.body_score,
                     h.heading_score, (*index)->options().bm25.heading_weight, h.passage_id.c_str());
       } else {
-        std::printf("   score %.4f (%s)   bm25 body %.3f, heading %.3f; cosine %.3f   [%s]\n", h.score,
-                    sopt.mode == SearchMode::kDense ? "cosine" : "reciprocal rank fusion", h.body_score,
-                    h.heading_score, h.dense_score, h.passage_id.c_str());
+        const char* kind = sopt.mode == SearchMode::kDense ? "cosine"
+                           : reranked                        ? "reranker"
+                           : sopt.fusion == Fusion::kRrf     ? "reciprocal rank fusion"
+                                                             : "convex fusion";
+        std::printf("   score %.4f (%s)   bm25 body %.3f, heading %.3f; cosine %.3f   [%s]\n", h.score, kind,
+                    h.body_score, h.heading_score, h.dense_score, h.passage_id.c_str());
+        if (reranked && h.has_features) {
+          std::printf("   = base %.3f + %s ...\n", (*index)->reranker().bias(), top_contributions(**index, h, 4).c_str());
+        }
       }
       std::printf("   %s\n\n", snippet(**index, h, query, 320).c_str());
     }
@@ -319,8 +411,10 @@ int main(int argc, char** argv) {
     if (!lv) return fail(lv.status());
     sopt.k = run_k;
     sopt.level = *lv;
-    auto index = open_index(index_dir, mode, model_dir, &sopt.mode);
+    auto index = open_index(index_dir, pflags.mode, model_dir, &sopt.mode);
     if (!index) return fail(index.status());
+    if (Status st = apply_pipeline_flags(pflags, index->get(), &sopt); !st) return fail(st);
+    sopt.explain = false;
     auto queries = eval::read_queries(queries_file);
     if (!queries) return fail(queries.status());
     std::vector<std::string> texts;

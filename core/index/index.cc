@@ -16,6 +16,7 @@
 #include <unordered_set>
 
 #include "core/internal/binary_io.h"
+#include "core/index/index_impl.h"
 #include "core/internal/json.h"
 #include "core/vector/vector_index.h"
 
@@ -34,102 +35,7 @@ constexpr size_t kQueryCacheSize = 4096;        // query texts whose vectors are
 constexpr char kManifestFile[] = "manifest.json";
 constexpr char kCurrentFile[] = "CURRENT";
 
-enum Audience : uint8_t { kAudienceNone = 0, kAudienceHp = 1, kAudiencePatient = 2 };
-
-uint8_t audience_code(std::string_view a) {
-  if (a == "hp") return kAudienceHp;
-  if (a == "patient") return kAudiencePatient;
-  return kAudienceNone;
-}
-
-// "YYYY-MM-DD" -> YYYYMMDD, or 0 when not a date.
-uint32_t date_number(std::string_view s) {
-  if (s.size() != 10 || s[4] != '-' || s[7] != '-') return 0;
-  uint32_t y = 0, m = 0, d = 0;
-  auto parse = [](std::string_view part, uint32_t* out) {
-    auto [ptr, ec] = std::from_chars(part.data(), part.data() + part.size(), *out);
-    return ec == std::errc() && ptr == part.data() + part.size();
-  };
-  if (!parse(s.substr(0, 4), &y) || !parse(s.substr(5, 2), &m) || !parse(s.substr(8, 2), &d)) return 0;
-  if (m < 1 || m > 12 || d < 1 || d > 31) return 0;
-  return y * 10000 + m * 100 + d;
-}
-
-std::string join(const std::vector<std::string>& parts, std::string_view sep) {
-  std::string out;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    if (i) out += sep;
-    out += parts[i];
-  }
-  return out;
-}
-
-
 }  // namespace
-
-struct Index::Impl {
-  struct StoredDoc {
-    io::Document meta;  // body left empty: the clean text replaces it
-    std::string clean_text;
-    uint32_t date = 0;  // YYYYMMDD or 0
-    uint8_t audience = kAudienceNone;
-    uint32_t cancer_type = 0;  // id into cancer_types; 0 = none
-    uint32_t corpus = 0;       // id into corpora
-  };
-  struct StoredPassage {
-    uint32_t doc;
-    uint32_t ordinal;
-    uint32_t begin;
-    uint32_t end;
-    uint32_t heading_path;  // id into heading_paths
-  };
-
-  BuildOptions options;
-  text::Analyzer analyzer;
-  std::vector<StoredDoc> docs;
-  std::vector<StoredPassage> passages;
-  std::vector<uint32_t> passage_doc;  // passage -> doc, for grouping and filters
-  std::vector<std::vector<std::string>> heading_paths;
-  std::vector<std::string> corpora;       // sorted, unique
-  std::vector<std::string> cancer_types;  // sorted, unique, [0] = ""
-  lexical::Bm25Index bm25;
-
-  // Dense side: vectors (row p = passage p, L2-normalised), the model that
-  // made them, the ANN index over them, and the embedder for query texts.
-  uint32_t dim = 0;
-  std::string model_id;
-  std::vector<float> vectors;
-  std::unique_ptr<vector::VectorIndex> dense;
-  std::shared_ptr<const embed::Embedder> embedder;
-  std::vector<uint32_t> doc_first_passage;  // doc -> its first passage; size docs + 1
-
-  // LRU cache of query vectors, so a repeated query does not pay the encoder twice.
-  mutable std::mutex cache_mu;
-  mutable std::list<std::pair<std::string, std::vector<float>>> cache_lru;
-  mutable std::unordered_map<std::string_view, decltype(cache_lru)::iterator> cache_map;
-
-  void derive_lookup_tables();
-  Status build_dense_index();
-  Result<std::vector<lexical::ScoredPassage>> dense_search(std::span<const float> qv, const std::vector<uint8_t>& allowed,
-                                                           uint32_t k, uint32_t ef) const;
-  float dot(std::span<const float> qv, uint32_t p) const {
-    const float* v = vectors.data() + size_t{p} * dim;
-    float sum = 0.0f;
-    for (uint32_t j = 0; j < dim; ++j) sum += qv[j] * v[j];
-    return sum;
-  }
-  Result<std::vector<uint8_t>> compile_filters(const SearchFilters& f) const;
-  std::string passage_id(uint32_t p) const {
-    return docs[passages[p].doc].meta.doc_id + "#" + std::to_string(passages[p].ordinal);
-  }
-  std::string heading_text(uint32_t p) const { return join(heading_paths[passages[p].heading_path], " "); }
-  std::string_view body_text(uint32_t p) const {
-    const auto& ps = passages[p];
-    return std::string_view(docs[ps.doc].clean_text).substr(ps.begin, ps.end - ps.begin);
-  }
-  Status serialize_documents(internal::BinaryWriter* out) const;
-  Status deserialize_documents(internal::BinaryReader* in);
-};
 
 Index::Index() : impl_(std::make_unique<Impl>()) {}
 Index::~Index() = default;
@@ -331,8 +237,10 @@ Status Index::attach_embedder(std::shared_ptr<const embed::Embedder> embedder) {
   return Status::ok();
 }
 
-Result<std::vector<float>> Index::embed_query(std::string_view query) const {
-  const Impl& im = *impl_;
+Result<std::vector<float>> Index::embed_query(std::string_view query) const { return impl_->embed_query(query); }
+
+Result<std::vector<float>> Index::Impl::embed_query(std::string_view query) const {
+  const Impl& im = *this;
   if (!im.embedder) {
     return Status::invalid_argument(im.dim ? "no encoder attached to embed the query (attach one, or pass a query vector)"
                                            : "this index has no passage vectors (build it with an encoder)");
@@ -360,170 +268,6 @@ Result<std::vector<float>> Index::embed_query(std::string_view query) const {
   return v;
 }
 
-Result<std::vector<lexical::ScoredPassage>> Index::Impl::dense_search(std::span<const float> qv,
-                                                                      const std::vector<uint8_t>& allowed, uint32_t k,
-                                                                      uint32_t ef) const {
-  k = std::min<uint32_t>(k, static_cast<uint32_t>(passages.size()));
-  vector::SearchParams params;
-  params.k = k;
-  params.ef = std::max(ef, k);
-  vector::IdFilter filter;
-  if (!allowed.empty()) {
-    for (size_t d = 0; d < docs.size(); ++d) {
-      if (!allowed[d]) continue;
-      for (uint32_t p = doc_first_passage[d]; p < doc_first_passage[d + 1]; ++p) filter.add(p);
-    }
-    params.filter = &filter;
-  }
-  std::vector<vector::DocId> ids(k);
-  std::vector<float> scores(k);
-  MEDSEARCH_RETURN_IF_ERROR(dense->search(vector::MatrixView{qv.data(), 1, dim}, params, ids, scores));
-  std::vector<lexical::ScoredPassage> out;
-  for (uint32_t i = 0; i < k; ++i) {
-    if (ids[i] != vector::kInvalidDocId) out.push_back({ids[i], scores[i]});
-  }
-  return out;
-}
-
-Result<std::vector<uint8_t>> Index::Impl::compile_filters(const SearchFilters& f) const {
-  std::vector<uint8_t> audience_ok(3, f.audience.empty());
-  for (const auto& a : f.audience) {
-    const uint8_t code = audience_code(a);
-    if (code == kAudienceNone) {
-      return Status::invalid_argument("unknown audience filter '" + a + "' (use 'hp' or 'patient')");
-    }
-    audience_ok[code] = 1;
-  }
-  std::vector<uint8_t> corpus_ok(corpora.size(), f.corpus.empty());
-  for (const auto& c : f.corpus) {
-    auto it = std::lower_bound(corpora.begin(), corpora.end(), c);
-    if (it == corpora.end() || *it != c) {
-      return Status::invalid_argument("unknown corpus filter '" + c + "'; this index has: " + join(corpora, ", "));
-    }
-    corpus_ok[it - corpora.begin()] = 1;
-  }
-  std::vector<uint8_t> type_ok(cancer_types.size(), f.cancer_type.empty());
-  for (const auto& t : f.cancer_type) {
-    auto it = std::lower_bound(cancer_types.begin(), cancer_types.end(), t);
-    if (t.empty() || it == cancer_types.end() || *it != t) {
-      return Status::invalid_argument("unknown cancer type filter '" + t + "' (" +
-                                      std::to_string(cancer_types.size() - 1) + " types in this index)");
-    }
-    type_ok[it - cancer_types.begin()] = 1;
-  }
-  uint32_t after = 0;
-  if (!f.reviewed_after.empty()) {
-    after = date_number(f.reviewed_after);
-    if (after == 0) return Status::invalid_argument("reviewed_after must be a date YYYY-MM-DD, got '" + f.reviewed_after + "'");
-  }
-  std::vector<uint8_t> allowed(docs.size());
-  for (size_t d = 0; d < docs.size(); ++d) {
-    const auto& doc = docs[d];
-    allowed[d] = audience_ok[doc.audience] && corpus_ok[doc.corpus] && type_ok[doc.cancer_type] &&
-                 (after == 0 || doc.date >= after);
-  }
-  return allowed;
-}
-
-namespace {
-
-constexpr float kRrfK = 60.0f;  // reciprocal rank fusion constant (Cormack et al. 2009)
-
-// Keeps the first (best) passage of each document, up to k of them.
-std::vector<lexical::ScoredPassage> best_per_document(const std::vector<lexical::ScoredPassage>& ranked,
-                                                      std::span<const uint32_t> passage_doc, uint32_t k) {
-  std::vector<lexical::ScoredPassage> out;
-  std::unordered_set<uint32_t> seen;
-  for (const auto& r : ranked) {
-    if (out.size() == k) break;
-    if (seen.insert(passage_doc[r.passage]).second) out.push_back(r);
-  }
-  return out;
-}
-
-}  // namespace
-
-Result<std::vector<lexical::ScoredPassage>> Index::search_passages(std::string_view query,
-                                                                   const SearchOptions& options) const {
-  return search_with_vector(query, options, nullptr);
-}
-
-Result<std::vector<lexical::ScoredPassage>> Index::search_with_vector(std::string_view query,
-                                                                      const SearchOptions& options,
-                                                                      std::vector<float>* query_vector) const {
-  const Impl& im = *impl_;
-  const bool blank = query.find_first_not_of(" \t\r\n\f\v") == std::string_view::npos;
-  const bool needs_text = options.mode != SearchMode::kDense || options.query_vector.empty();
-  if (blank && needs_text) return Status::invalid_argument("empty query");
-  if (options.k == 0) return Status::invalid_argument("k must be at least 1");
-  std::vector<uint8_t> allowed;
-  if (!options.filters.empty()) {
-    auto compiled = im.compile_filters(options.filters);
-    if (!compiled) return compiled.status();
-    allowed = std::move(compiled).value();
-  }
-  const bool doc_level = options.level == ResultLevel::kDocument;
-  const uint32_t candidates = std::max(options.candidates, options.k);
-
-  auto bm25_search = [&](uint32_t k, bool one_per_doc) {
-    std::vector<text::Token> tokens;
-    im.analyzer.analyze(query, &tokens);
-    const auto terms = im.bm25.resolve(tokens);
-    lexical::Bm25Index::Options o;
-    o.k = k;
-    o.group_of = im.passage_doc;
-    o.group_allowed = allowed;
-    o.one_per_group = one_per_doc;
-    o.num_groups = static_cast<uint32_t>(im.docs.size());
-    return im.bm25.search(terms, o);
-  };
-  if (options.mode == SearchMode::kBm25) return bm25_search(options.k, doc_level);
-
-  // The dense side needs the query's vector: given, or embedded (and cached).
-  if (!has_vectors()) return Status::invalid_argument("this index has no passage vectors (build it with an encoder)");
-  std::vector<float> owned;
-  if (!options.query_vector.empty()) {
-    if (options.query_vector.size() != im.dim) {
-      return Status::invalid_argument("query vector has " + std::to_string(options.query_vector.size()) +
-                                      " dimensions, the index " + std::to_string(im.dim));
-    }
-    owned.assign(options.query_vector.begin(), options.query_vector.end());
-    for (float x : owned) {
-      if (!std::isfinite(x)) return Status::invalid_argument("query vector has NaN or inf");
-    }
-  } else {
-    auto embedded = embed_query(query);
-    if (!embedded) return embedded.status();
-    owned = std::move(embedded).value();
-  }
-  const uint32_t ef = options.ef ? options.ef : std::max<uint32_t>(candidates, 128);
-  // Document-level results need enough passages to find k distinct documents.
-  const uint32_t dense_k = options.mode == SearchMode::kDense && !doc_level ? options.k : std::max(candidates, options.k * 8);
-  auto dense = im.dense_search(owned, allowed, dense_k, ef);
-  if (query_vector) *query_vector = owned;
-  if (!dense) return dense.status();
-
-  if (options.mode == SearchMode::kDense) {
-    return doc_level ? best_per_document(*dense, im.passage_doc, options.k)
-                     : std::vector<lexical::ScoredPassage>(dense->begin(), dense->begin() + std::min<size_t>(options.k, dense->size()));
-  }
-
-  // Hybrid: reciprocal rank fusion of the two passage rankings.
-  const auto lexical = bm25_search(candidates, false);
-  std::unordered_map<uint32_t, float> fused;
-  for (size_t r = 0; r < lexical.size(); ++r) fused[lexical[r].passage] += 1.0f / (kRrfK + r + 1);
-  for (size_t r = 0; r < dense->size(); ++r) fused[(*dense)[r].passage] += 1.0f / (kRrfK + r + 1);
-  std::vector<lexical::ScoredPassage> ranked;
-  ranked.reserve(fused.size());
-  for (const auto& [p, score] : fused) ranked.push_back({p, score});
-  std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
-    return a.score > b.score || (a.score == b.score && a.passage < b.passage);
-  });
-  if (doc_level) return best_per_document(ranked, im.passage_doc, options.k);
-  if (ranked.size() > options.k) ranked.resize(options.k);
-  return ranked;
-}
-
 SearchHit Index::passage(uint32_t p) const {
   const Impl& im = *impl_;
   const auto& ps = im.passages[p];
@@ -547,93 +291,15 @@ SearchHit Index::passage(uint32_t p) const {
   return h;
 }
 
-Result<std::vector<ScoredHit>> Index::search_scored(std::string_view query, const SearchOptions& options) const {
-  std::vector<float> qv;
-  auto ranked = search_with_vector(query, options, &qv);
-  if (!ranked) return ranked.status();
-  std::vector<text::Token> tokens;
-  if (!ranked->empty() && options.explain) impl_->analyzer.analyze(query, &tokens);
-  const auto terms = impl_->bm25.resolve(tokens);
-  std::vector<ScoredHit> hits;
-  hits.reserve(ranked->size());
-  for (const auto& r : *ranked) {
-    ScoredHit h;
-    h.passage = r.passage;
-    h.score = r.score;
-    if (options.explain) {
-      h.body_score = impl_->bm25.field_score(terms, r.passage, lexical::kBody);
-      h.heading_score = impl_->bm25.field_score(terms, r.passage, lexical::kHeading);
-      if (!qv.empty()) h.dense_score = impl_->dot(qv, r.passage);
-    }
-    hits.push_back(h);
-  }
-  return hits;
-}
-
-ScoredHit Index::explain(std::string_view query, uint32_t passage, std::span<const float> query_vector) const {
-  std::vector<text::Token> tokens;
-  impl_->analyzer.analyze(query, &tokens);
-  const auto terms = impl_->bm25.resolve(tokens);
-  ScoredHit h;
-  h.passage = passage;
-  h.body_score = impl_->bm25.field_score(terms, passage, lexical::kBody);
-  h.heading_score = impl_->bm25.field_score(terms, passage, lexical::kHeading);
-  if (has_vectors()) {
-    if (query_vector.size() == impl_->dim) {
-      h.dense_score = impl_->dot(query_vector, passage);
-    } else if (impl_->embedder) {
-      if (auto qv = embed_query(query); qv) h.dense_score = impl_->dot(*qv, passage);
-    }
-  }
-  return h;
-}
-
 SearchHit Index::materialize(const ScoredHit& scored) const {
   SearchHit h = passage(scored.passage);
   h.score = scored.score;
   h.body_score = scored.body_score;
   h.heading_score = scored.heading_score;
   h.dense_score = scored.dense_score;
+  h.has_features = scored.has_features;
+  h.features = scored.features;
   return h;
-}
-
-Result<std::vector<SearchHit>> Index::search(std::string_view query, const SearchOptions& options) const {
-  auto scored = search_scored(query, options);
-  if (!scored) return scored.status();
-  std::vector<SearchHit> hits;
-  hits.reserve(scored->size());
-  for (const auto& s : *scored) hits.push_back(materialize(s));
-  return hits;
-}
-
-template <typename Hit, typename One>
-static Result<std::vector<std::vector<Hit>>> run_batch(std::span<const std::string> queries, One&& one) {
-  std::vector<std::vector<Hit>> out(queries.size());
-  std::vector<Status> errors(queries.size());
-  tbb::parallel_for(tbb::blocked_range<size_t>(0, queries.size(), 8), [&](const tbb::blocked_range<size_t>& r) {
-    for (size_t i = r.begin(); i < r.end(); ++i) {
-      auto hits = one(queries[i]);
-      if (hits) {
-        out[i] = std::move(hits).value();
-      } else {
-        errors[i] = hits.status();
-      }
-    }
-  });
-  for (size_t i = 0; i < errors.size(); ++i) {
-    if (!errors[i].is_ok()) return Status(errors[i].code(), "query " + std::to_string(i) + ": " + errors[i].message());
-  }
-  return out;
-}
-
-Result<std::vector<std::vector<SearchHit>>> Index::search_batch(std::span<const std::string> queries,
-                                                                const SearchOptions& options) const {
-  return run_batch<SearchHit>(queries, [&](const std::string& q) { return search(q, options); });
-}
-
-Result<std::vector<std::vector<ScoredHit>>> Index::search_scored_batch(std::span<const std::string> queries,
-                                                                       const SearchOptions& options) const {
-  return run_batch<ScoredHit>(queries, [&](const std::string& q) { return search_scored(q, options); });
 }
 
 uint32_t Index::num_passages() const { return static_cast<uint32_t>(impl_->passages.size()); }

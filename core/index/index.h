@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <span>
 #include <string>
@@ -23,6 +24,8 @@
 #include "core/embed/embedder.h"
 #include "core/io/document.h"
 #include "core/lexical/bm25_index.h"
+#include "core/rank/features.h"
+#include "core/rank/reranker.h"
 #include "core/text/analyzer.h"
 #include "core/text/chunker.h"
 
@@ -58,16 +61,33 @@ struct SearchFilters {
 
 enum class ResultLevel { kPassage, kDocument };
 
-// Which retrievers answer: BM25 alone, the dense encoder alone, or both fused
-// by reciprocal rank fusion over their top `candidates` passages.
-enum class SearchMode : uint8_t { kBm25 = 0, kDense = 1, kHybrid = 2 };
+// Which retrievers answer: BM25 alone, the dense encoder alone, both fused
+// (`fusion`) over their top `candidates` passages, or both fused and then
+// reranked by the learned reranker (core/rank/reranker.h), the default.
+enum class SearchMode : uint8_t { kBm25 = 0, kDense = 1, kHybrid = 2, kRerank = 3 };
+
+// How hybrid and rerank modes merge the two candidate lists (core/rank/fusion.h).
+enum class Fusion : uint8_t { kRrf = 0, kConvex = 1 };
 
 struct SearchOptions {
   uint32_t k = 10;
   ResultLevel level = ResultLevel::kPassage;  // kDocument: the best passage of each document
   SearchFilters filters;
+  // kRerank needs passage vectors; on an index without them, ask for kBm25.
   SearchMode mode = SearchMode::kBm25;
   uint32_t candidates = 100;  // per retriever, for fusion and document grouping of dense results
+  Fusion fusion = Fusion::kConvex;
+  // Weight of BM25 (min-max normalised over the pool) in convex fusion; dense
+  // gets the rest. 0.5: the weight cross-validation chose on the development
+  // sets (0.45-0.5 per fold, tools/train_reranker.py); convex beat RRF on all three.
+  float convex_weight = 0.5f;
+  uint32_t rerank_depth = 100;    // fused candidates the reranker rescores
+  // Passage level: at most this many passages of one document (0: no limit).
+  // Document level always shows one passage per document.
+  uint32_t max_per_document = 3;
+  // Maximal marginal relevance (core/rank/diversify.h), hybrid and rerank
+  // modes: 1 ranks by score alone; lower values push near-duplicates down.
+  float mmr_lambda = 1.0f;
   uint32_t ef = 0;            // HNSW candidate list (0: max(candidates, 128))
   // A query vector the caller computed (dim() floats, L2-normalised); empty:
   // the attached embedder embeds the query text (cached per text).
@@ -84,6 +104,8 @@ struct SearchHit {
   float body_score = 0;     // BM25 of the body field (the score's explanation)
   float heading_score = 0;  // BM25 of the heading/title field, before its weight
   float dense_score = 0;    // cosine of query and passage vectors (0 when the index has none)
+  bool has_features = false;  // reranker features (hybrid/rerank modes with explain), see ScoredHit
+  rank::FeatureVector features{};
   std::string passage_id;   // "<doc_id>#<ordinal>"
   std::string doc_id;
   std::string corpus;
@@ -108,6 +130,18 @@ struct ScoredHit {
   float body_score = 0;
   float heading_score = 0;
   float dense_score = 0;
+  // Hybrid and rerank modes with `explain`: the reranker's features of the
+  // passage (rank::feature_names() order); Index::contributions() splits the score.
+  bool has_features = false;
+  rank::FeatureVector features{};
+};
+
+// The answer to one query: its ranked hits, and in rerank mode the calibrated
+// probability that the top passage answers the question (NaN in other modes
+// and without hits: the other modes are not calibrated).
+struct SearchResponse {
+  std::vector<ScoredHit> hits;
+  float coverage = std::numeric_limits<float>::quiet_NaN();
 };
 
 struct IndexStats {
@@ -165,6 +199,22 @@ class Index {
 
   // search() without materialising text and metadata; materialize() adds them.
   Result<std::vector<ScoredHit>> search_scored(std::string_view query, const SearchOptions& options) const;
+  // search_scored() and the response's coverage probability.
+  Result<SearchResponse> retrieve(std::string_view query, const SearchOptions& options) const;
+  Result<std::vector<SearchResponse>> retrieve_batch(std::span<const std::string> queries,
+                                                     const SearchOptions& options) const;
+
+  // The candidate pool of the hybrid and rerank modes before fusion: the
+  // union of the BM25 and dense top `candidates` passages with their features
+  // (for training and studying the reranker). Passages of documents in
+  // `exclude_documents` (document numbers) are left out, as if not indexed.
+  Result<std::vector<rank::Candidate>> candidate_pool(std::string_view query, const SearchOptions& options,
+                                                      std::span<const uint32_t> exclude_documents = {}) const;
+
+  // The reranker of the rerank mode: the built-in model unless replaced.
+  // Not safe to call while other threads search.
+  void set_reranker(std::shared_ptr<const rank::Reranker> reranker);
+  const rank::Reranker& reranker() const;
   SearchHit materialize(const ScoredHit& hit) const;
   // The parts of a passage's score for a query: BM25 body and heading fields,
   // and the cosine when the index has vectors and the query's is known
@@ -194,9 +244,6 @@ class Index {
 
  private:
   Index();
-  // search_passages(), also handing back the query vector it used (if any).
-  Result<std::vector<lexical::ScoredPassage>> search_with_vector(std::string_view query, const SearchOptions& options,
-                                                                 std::vector<float>* query_vector) const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -441,6 +441,24 @@ float Bm25Index::field_score(std::span<const QueryTerm> terms, uint32_t passage,
   return weight > 0 ? total / weight : 0.0f;
 }
 
+void Bm25Index::term_scores(std::span<const QueryTerm> terms, uint32_t passage, Field field,
+                            std::span<float> out) const {
+  const FieldPostings& fp = fields_[field];
+  const float weight = field == kHeading ? params_.heading_weight : 1.0f;
+  const float inv = weight > 0 ? 1.0f / weight : 0.0f;
+  for (size_t i = 0; i < terms.size(); ++i) {
+    auto begin = fp.passages.begin() + fp.offsets[terms[i].term_id];
+    auto end = fp.passages.begin() + fp.offsets[terms[i].term_id + 1];
+    auto it = std::lower_bound(begin, end, passage);
+    out[i] = it != end && *it == passage ? fp.impacts[it - fp.passages.begin()] * inv : 0.0f;
+  }
+}
+
+float Bm25Index::idf(uint32_t term_id, Field field) const {
+  const double df = doc_freq(term_id, field);
+  return static_cast<float>(std::log(1.0 + (num_passages_ - df + 0.5) / (df + 0.5)));
+}
+
 float Bm25Index::score(std::span<const QueryTerm> terms, uint32_t passage) const {
   // Same summation order as search(): term by term, body then heading.
   float total = 0.0f;

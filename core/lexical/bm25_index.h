@@ -95,6 +95,13 @@ class Bm25Index {
   float score(std::span<const QueryTerm> terms, uint32_t passage) const;
   // Per-field BM25 of one passage, unweighted (for explanations and features).
   float field_score(std::span<const QueryTerm> terms, uint32_t passage, Field field) const;
+  // Per query term, its part of field_score() (0 where the passage lacks the
+  // term), without the query-term weight. out.size() == terms.size().
+  void term_scores(std::span<const QueryTerm> terms, uint32_t passage, Field field, std::span<float> out) const;
+  // Lucene idf of a term in a field: ln(1 + (N - df + 0.5) / (df + 0.5)).
+  float idf(uint32_t term_id, Field field) const;
+  // Length of a passage's field in analysed terms.
+  uint32_t field_length(uint32_t passage, Field field) const { return fields_[field].lengths[passage]; }
 
   uint32_t num_passages() const { return num_passages_; }
   size_t num_terms() const { return terms_.size(); }

@@ -7,7 +7,8 @@
 """
 
 from ._core import CorruptIndexError, Encoder, Hit, Index, VectorIndex
-from ._core import WordPieceTokenizer
+from ._core import Pipeline, WordPieceTokenizer, feature_names
+from ._results import Results
 
-__all__ = ["Index", "Hit", "Encoder", "CorruptIndexError", "WordPieceTokenizer", "VectorIndex"]
+__all__ = ["Index", "Hit", "Encoder", "CorruptIndexError", "WordPieceTokenizer", "VectorIndex", "Pipeline", "Results", "feature_names"]
 __version__ = "0.1.0"

@@ -3,7 +3,10 @@
 // embedder written here, so no model weights are needed.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <map>
+#include <set>
 #include <cmath>
 #include <unistd.h>
 
@@ -173,7 +176,7 @@ TEST(IndexDense, AttachedVectorsPersistAndModelsMustMatch) {
   };
   EXPECT_EQ((*loaded)->attach_embedder(std::make_shared<Other>()).code(), StatusCode::kInvalidArgument);
   ASSERT_TRUE((*loaded)->attach_embedder(std::make_shared<HashEmbedder>()).is_ok());
-  for (auto mode : {SearchMode::kDense, SearchMode::kHybrid}) {
+  for (auto mode : {SearchMode::kDense, SearchMode::kHybrid, SearchMode::kRerank}) {
     for (auto level : {ResultLevel::kPassage, ResultLevel::kDocument}) {
       SearchOptions o;
       o.mode = mode;
@@ -190,6 +193,145 @@ TEST(IndexDense, AttachedVectorsPersistAndModelsMustMatch) {
     }
   }
   fs::remove_all(dir);
+}
+
+
+// The pool holds each passage of the two lists once, with features that agree
+// with the index's own scores.
+TEST(IndexPipeline, CandidatePoolIsTheUnionWithConsistentFeatures) {
+  auto index = Index::build(corpus(60), BuildOptions{}, nullptr, std::make_shared<HashEmbedder>());
+  ASSERT_TRUE(index.is_ok());
+  SearchOptions o;
+  o.mode = SearchMode::kRerank;
+  o.candidates = 20;
+  const std::string q = "lung cancer nivolumab outcomes";
+  auto pool = (*index)->candidate_pool(q, o);
+  ASSERT_TRUE(pool.is_ok()) << pool.status().message();
+  std::set<uint32_t> seen;
+  SearchOptions bm25 = o, dense = o;
+  bm25.mode = SearchMode::kBm25;
+  bm25.k = 20;
+  dense.mode = SearchMode::kDense;
+  dense.k = 20;
+  std::set<uint32_t> expected;
+  for (const auto& h : *(*index)->search_passages(q, bm25)) expected.insert(h.passage);
+  for (const auto& h : *(*index)->search_passages(q, dense)) expected.insert(h.passage);
+  float best_dense = -1;
+  for (const auto& c : *pool) {
+    EXPECT_TRUE(seen.insert(c.passage).second) << "passage " << c.passage << " twice";
+    const ScoredHit e = (*index)->explain(q, c.passage);
+    EXPECT_NEAR(c.body, e.body_score, 1e-4);
+    EXPECT_NEAR(c.heading, e.heading_score, 1e-4);
+    EXPECT_NEAR(c.dense, e.dense_score, 1e-5);
+    EXPECT_NEAR(c.features[rank::kBm25], e.body_score + 0.4f * e.heading_score, 1e-3);
+    EXPECT_GE(c.features[rank::kCoverAny], c.features[rank::kCoverBody]);
+    EXPECT_LE(c.features[rank::kCoverAny], 1.0f + 1e-6f);
+    best_dense = std::max(best_dense, c.dense);
+  }
+  EXPECT_EQ(seen, expected);
+  for (const auto& c : *pool) EXPECT_NEAR(c.features[rank::kDenseGap], c.dense - best_dense, 1e-6);
+
+  // Excluding documents removes their passages, as if they were not indexed.
+  std::vector<uint32_t> excluded;
+  for (const auto& c : *pool) excluded.push_back((*index)->document_of(c.passage));
+  auto rest = (*index)->candidate_pool(q, o, excluded);
+  ASSERT_TRUE(rest.is_ok());
+  for (const auto& c : *rest) {
+    EXPECT_EQ(std::count(excluded.begin(), excluded.end(), (*index)->document_of(c.passage)), 0);
+  }
+  EXPECT_FALSE((*index)->candidate_pool(q, o, std::vector<uint32_t>{100000}).is_ok());
+  SearchOptions wrong = o;
+  wrong.mode = SearchMode::kBm25;
+  EXPECT_FALSE((*index)->candidate_pool(q, wrong).is_ok());
+}
+
+TEST(IndexPipeline, RerankExplainsItsScoresAndGivesCoverage) {
+  auto index = Index::build(corpus(60), BuildOptions{}, nullptr, std::make_shared<HashEmbedder>());
+  ASSERT_TRUE(index.is_ok());
+  SearchOptions o;
+  o.mode = SearchMode::kRerank;
+  o.k = 8;
+  auto r = (*index)->retrieve("melanoma ipilimumab", o);
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  ASSERT_EQ(r->hits.size(), 8u);
+  EXPECT_GT(r->coverage, 0.0f);
+  EXPECT_LT(r->coverage, 1.0f);
+  const auto& model = (*index)->reranker();
+  std::map<uint32_t, int> per_doc;
+  for (size_t i = 0; i < r->hits.size(); ++i) {
+    const auto& h = r->hits[i];
+    ASSERT_TRUE(h.has_features);
+    EXPECT_FLOAT_EQ(model.score(h.features), h.score);
+    float sum = model.bias();
+    for (float c : model.contributions(h.features)) sum += c;
+    EXPECT_NEAR(sum, h.score, 1e-4);
+    if (i) EXPECT_LE(h.score, r->hits[i - 1].score);
+    EXPECT_LE(++per_doc[(*index)->document_of(h.passage)], 3);
+  }
+  // The top hits are about the topic asked.
+  EXPECT_NE((*index)->passage(r->hits[0].passage).text.find("melanoma"), std::string::npos);
+  // Other modes are not calibrated.
+  o.mode = SearchMode::kHybrid;
+  auto hybrid = (*index)->retrieve("melanoma ipilimumab", o);
+  ASSERT_TRUE(hybrid.is_ok());
+  EXPECT_TRUE(std::isnan(hybrid->coverage));
+}
+
+TEST(IndexPipeline, FusionChoicesAndBadOptions) {
+  auto index = Index::build(corpus(60), BuildOptions{}, nullptr, std::make_shared<HashEmbedder>());
+  ASSERT_TRUE(index.is_ok());
+  const std::string q = "breast cancer tamoxifen";
+  SearchOptions o;
+  o.mode = SearchMode::kHybrid;
+  o.k = 5;
+  o.max_per_document = 0;
+  // Convex with weight 1 is BM25 over the pool; with weight 0, dense.
+  o.fusion = Fusion::kConvex;
+  o.convex_weight = 1.0f;
+  auto lexical_only = (*index)->search_passages(q, o);
+  SearchOptions bm25 = o;
+  bm25.mode = SearchMode::kBm25;
+  auto reference = (*index)->search_passages(q, bm25);
+  ASSERT_TRUE(lexical_only.is_ok() && reference.is_ok());
+  ASSERT_EQ(lexical_only->size(), reference->size());
+  for (size_t i = 0; i < reference->size(); ++i) EXPECT_EQ((*lexical_only)[i].passage, (*reference)[i].passage);
+  o.fusion = Fusion::kRrf;
+  auto rrf = (*index)->search_passages(q, o);
+  ASSERT_TRUE(rrf.is_ok());
+  EXPECT_EQ(rrf->size(), 5u);
+  for (float bad : {-0.1f, 1.5f, std::nanf("")}) {
+    SearchOptions b = o;
+    b.convex_weight = bad;
+    EXPECT_EQ((*index)->search_passages(q, b).status().code(), StatusCode::kInvalidArgument);
+    b = o;
+    b.mmr_lambda = bad;
+    EXPECT_EQ((*index)->search_passages(q, b).status().code(), StatusCode::kInvalidArgument);
+  }
+  // Document level: one passage per document, and the filters hold in every mode.
+  for (auto mode : {SearchMode::kHybrid, SearchMode::kRerank}) {
+    SearchOptions d;
+    d.mode = mode;
+    d.level = ResultLevel::kDocument;
+    d.k = 10;
+    d.filters.corpus = {"odd"};
+    auto hits = (*index)->search(q, d);
+    ASSERT_TRUE(hits.is_ok());
+    std::set<std::string> docs;
+    for (const auto& h : *hits) {
+      EXPECT_TRUE(docs.insert(h.doc_id).second);
+      EXPECT_EQ(h.corpus, "odd");
+    }
+  }
+}
+
+TEST(IndexPipeline, RerankWithoutVectorsIsAClearError) {
+  auto index = Index::build(corpus(12), BuildOptions{});
+  ASSERT_TRUE(index.is_ok());
+  SearchOptions o;
+  o.mode = SearchMode::kRerank;
+  auto r = (*index)->retrieve("melanoma", o);
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_NE(r.status().message().find("no passage vectors"), std::string::npos);
 }
 
 }  // namespace

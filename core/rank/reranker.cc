@@ -1,0 +1,224 @@
+#include "core/rank/reranker.h"
+
+#include <simdjson.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace medsearch::rank {
+
+extern const char kBuiltinRerankerJson[];  // generated from data/reranker/ by CMake
+
+std::span<const std::string_view> coverage_feature_names() {
+  static constexpr std::string_view kNames[kNumCoverageFeatures] = {"top_score", "margin", "top_dense",
+                                                                     "top_cover_any", "top_body_idf_norm"};
+  return kNames;
+}
+
+namespace {
+
+Status bad(std::string_view what) { return Status::invalid_argument("reranker model: " + std::string(what)); }
+
+template <typename T>
+Status read_array(simdjson::dom::object obj, std::string_view key, std::vector<T>* out) {
+  simdjson::dom::array arr;
+  if (obj[key].get_array().get(arr)) return bad("missing array '" + std::string(key) + "'");
+  out->clear();
+  for (auto v : arr) {
+    if constexpr (std::is_integral_v<T>) {
+      int64_t x;
+      if (v.get_int64().get(x)) return bad("'" + std::string(key) + "' must hold integers");
+      out->push_back(static_cast<T>(x));
+    } else {
+      double x;
+      if (v.get_double().get(x) || !std::isfinite(x)) return bad("'" + std::string(key) + "' must hold finite numbers");
+      out->push_back(static_cast<T>(x));
+    }
+  }
+  return Status::ok();
+}
+
+template <size_t N>
+Status read_fixed(simdjson::dom::object obj, std::string_view key, std::array<float, N>* out) {
+  std::vector<float> v;
+  MEDSEARCH_RETURN_IF_ERROR(read_array(obj, key, &v));
+  if (v.size() != N) {
+    return bad("'" + std::string(key) + "' has " + std::to_string(v.size()) + " values, expected " + std::to_string(N));
+  }
+  std::copy(v.begin(), v.end(), out->begin());
+  return Status::ok();
+}
+
+Status read_number(simdjson::dom::object obj, std::string_view key, float* out) {
+  double x;
+  if (obj[key].get_double().get(x) || !std::isfinite(x)) return bad("missing number '" + std::string(key) + "'");
+  *out = static_cast<float>(x);
+  return Status::ok();
+}
+
+// 1 / scale, refusing zero or negative scales.
+template <size_t N>
+Status invert(std::array<float, N>* scale) {
+  for (float& s : *scale) {
+    if (!(s > 0)) return bad("scales must be positive");
+    s = 1.0f / s;
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const Reranker>> Reranker::parse(std::string_view json) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (auto error = parser.parse(simdjson::padded_string(json)).get(root)) {
+    return bad(std::string("not valid JSON: ") + simdjson::error_message(error));
+  }
+  simdjson::dom::object top;
+  if (root.get_object().get(top)) return bad("top level must be an object");
+  std::string_view format;
+  int64_t version = 0;
+  if (top["format"].get_string().get(format) || format != "medsearch-reranker") return bad("format is not medsearch-reranker");
+  if (top["version"].get_int64().get(version) || version != 1) return bad("unsupported version (expected 1)");
+  auto model = std::make_shared<Reranker>();
+  std::string_view name = "unnamed";
+  if (top["name"].get_string().get(name)) name = "unnamed";
+  model->name_ = std::string(name);
+
+  simdjson::dom::array names;
+  if (top["features"].get_array().get(names)) return bad("missing 'features'");
+  {
+    size_t i = 0;
+    const auto expected = feature_names();
+    for (auto n : names) {
+      std::string_view s;
+      if (n.get_string().get(s) || i >= expected.size() || s != expected[i]) {
+        return bad("feature " + std::to_string(i) + " is not '" +
+                   std::string(i < expected.size() ? expected[i] : "(none)") + "': trained on another feature set");
+      }
+      ++i;
+    }
+    if (i != expected.size()) return bad("has " + std::to_string(i) + " features, this build computes " + std::to_string(expected.size()));
+  }
+
+  simdjson::dom::object m;
+  if (top["model"].get_object().get(m)) return bad("missing 'model'");
+  std::string_view type;
+  if (m["type"].get_string().get(type)) return bad("model has no 'type'");
+  MEDSEARCH_RETURN_IF_ERROR(read_number(m, "bias", &model->bias_));
+  if (type == "linear") {
+    model->linear_ = true;
+    MEDSEARCH_RETURN_IF_ERROR(read_fixed(m, "mean", &model->mean_));
+    MEDSEARCH_RETURN_IF_ERROR(read_fixed(m, "scale", &model->inv_scale_));
+    MEDSEARCH_RETURN_IF_ERROR(read_fixed(m, "weights", &model->weights_));
+    MEDSEARCH_RETURN_IF_ERROR(invert(&model->inv_scale_));
+  } else if (type == "trees") {
+    model->linear_ = false;
+    simdjson::dom::array trees;
+    if (m["trees"].get_array().get(trees)) return bad("missing 'trees'");
+    for (auto t : trees) {
+      simdjson::dom::object obj;
+      if (t.get_object().get(obj)) return bad("a tree must be an object");
+      Tree tree;
+      MEDSEARCH_RETURN_IF_ERROR(read_array(obj, "feature", &tree.feature));
+      MEDSEARCH_RETURN_IF_ERROR(read_array(obj, "threshold", &tree.threshold));
+      MEDSEARCH_RETURN_IF_ERROR(read_array(obj, "left", &tree.left));
+      MEDSEARCH_RETURN_IF_ERROR(read_array(obj, "right", &tree.right));
+      MEDSEARCH_RETURN_IF_ERROR(read_array(obj, "node_value", &tree.node_value));
+      MEDSEARCH_RETURN_IF_ERROR(read_array(obj, "leaf_value", &tree.leaf_value));
+      const size_t nodes = tree.feature.size();
+      if (tree.threshold.size() != nodes || tree.left.size() != nodes || tree.right.size() != nodes ||
+          tree.node_value.size() != nodes) {
+        return bad("tree " + std::to_string(model->trees_.size()) + ": split arrays differ in length");
+      }
+      if (tree.leaf_value.size() != nodes + 1) return bad("a tree with n splits must have n + 1 leaves");
+      for (size_t n = 0; n < nodes; ++n) {
+        if (tree.feature[n] < 0 || tree.feature[n] >= static_cast<int32_t>(kNumFeatures)) return bad("split on an unknown feature");
+        for (int32_t c : {tree.left[n], tree.right[n]}) {
+          // Children point forward (no cycles): split nodes after n, or leaves.
+          if (c >= 0 ? (c <= static_cast<int32_t>(n) || c >= static_cast<int32_t>(nodes))
+                     : (~c >= static_cast<int32_t>(tree.leaf_value.size()))) {
+            return bad("tree " + std::to_string(model->trees_.size()) + ": child index out of range");
+          }
+        }
+      }
+      model->trees_.push_back(std::move(tree));
+    }
+  } else {
+    return bad("unknown model type '" + std::string(type) + "'");
+  }
+
+  model->base_ = model->bias_;
+  for (const Tree& t : model->trees_) model->base_ += t.feature.empty() ? t.leaf_value[0] : t.node_value[0];
+
+  simdjson::dom::object cov;
+  if (top["coverage"].get_object().get(cov)) return bad("missing 'coverage'");
+  MEDSEARCH_RETURN_IF_ERROR(read_fixed(cov, "mean", &model->cov_mean_));
+  MEDSEARCH_RETURN_IF_ERROR(read_fixed(cov, "scale", &model->cov_inv_scale_));
+  MEDSEARCH_RETURN_IF_ERROR(read_fixed(cov, "weights", &model->cov_weights_));
+  MEDSEARCH_RETURN_IF_ERROR(read_number(cov, "bias", &model->cov_bias_));
+  MEDSEARCH_RETURN_IF_ERROR(invert(&model->cov_inv_scale_));
+  return std::shared_ptr<const Reranker>(std::move(model));
+}
+
+Result<std::shared_ptr<const Reranker>> Reranker::load(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return Status::io_error("cannot open reranker model " + file.string());
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  auto model = parse(buffer.str());
+  if (!model) return Status(model.status().code(), file.string() + ": " + model.status().message());
+  return model;
+}
+
+std::shared_ptr<const Reranker> Reranker::builtin() {
+  static const std::shared_ptr<const Reranker> model = [] {
+    auto parsed = parse(kBuiltinRerankerJson);
+    // The file is checked by a unit test and at build time; reaching this is a build defect.
+    if (!parsed) std::abort();
+    return std::move(parsed).value();
+  }();
+  return model;
+}
+
+float Reranker::score(const FeatureVector& x) const {
+  float s = bias_;
+  if (linear_) {
+    for (uint32_t i = 0; i < kNumFeatures; ++i) s += weights_[i] * (x[i] - mean_[i]) * inv_scale_[i];
+    return s;
+  }
+  for (const Tree& t : trees_) {
+    int32_t n = t.feature.empty() ? -1 : 0;
+    while (n >= 0) n = x[t.feature[n]] <= t.threshold[n] ? t.left[n] : t.right[n];
+    s += t.leaf_value[~n];
+  }
+  return s;
+}
+
+FeatureVector Reranker::contributions(const FeatureVector& x) const {
+  FeatureVector out{};
+  if (linear_) {
+    for (uint32_t i = 0; i < kNumFeatures; ++i) out[i] = weights_[i] * (x[i] - mean_[i]) * inv_scale_[i];
+    return out;
+  }
+  for (const Tree& t : trees_) {
+    int32_t n = t.feature.empty() ? -1 : 0;
+    while (n >= 0) {
+      const int32_t next = x[t.feature[n]] <= t.threshold[n] ? t.left[n] : t.right[n];
+      const float below = next >= 0 ? t.node_value[next] : t.leaf_value[~next];
+      out[t.feature[n]] += below - t.node_value[n];
+      n = next;
+    }
+  }
+  return out;
+}
+
+float Reranker::coverage(const CoverageVector& r) const {
+  float z = cov_bias_;
+  for (uint32_t i = 0; i < kNumCoverageFeatures; ++i) z += cov_weights_[i] * (r[i] - cov_mean_[i]) * cov_inv_scale_[i];
+  return 1.0f / (1.0f + std::exp(-z));
+}
+
+}  // namespace medsearch::rank

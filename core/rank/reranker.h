@@ -1,0 +1,87 @@
+// reranker.h: the learned second stage: scores pool candidates from their
+// features (features.h) and says how likely the top passage answers the query.
+//
+// A model is a small JSON file written by tools/train_reranker.py:
+//   {"format": "medsearch-reranker", "version": 1, "name": ...,
+//    "features": [names, in feature_names() order],
+//    "model": {"type": "linear", "mean": [...], "scale": [...], "weights": [...], "bias": b}
+//          or {"type": "trees", "trees": [{"feature": [...], "threshold": [...], "left": [...],
+//              "right": [...], "value": [...]}, ...], "bias": b},
+//    "coverage": {"mean": [...], "scale": [...], "weights": [...], "bias": b}, ...}
+// Linear: score = bias + sum_i weights[i] * (x[i] - mean[i]) / scale[i].
+// Trees (gradient-boosted, e.g. LightGBM lambdarank converted by the tool):
+// score = bias + sum of the trees' leaf values. Split node n (0 = root) sends
+// x to left[n] when x[feature[n]] <= threshold[n], else to right[n]; a child
+// c < 0 is leaf ~c with value leaf_value[~c]; node_value[n] is the model's
+// expected score below node n (for contributions). A tree without splits
+// has one leaf.
+// Coverage: a logistic model over the response features below, calibrated on
+// development queries: P(the top passage answers the question).
+//
+// The model built into the library (data/reranker/) is used unless another is
+// loaded. Thread safety: immutable after construction; share freely.
+#pragma once
+
+#include <array>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/common/status.h"
+#include "core/rank/features.h"
+
+namespace medsearch::rank {
+
+// What a response's coverage probability is computed from.
+enum CoverageFeature : uint32_t {
+  kTopScore,         // reranker score of the top passage
+  kMargin,           // top score - second score (0 with one hit)
+  kTopDense,         // cosine of the top passage
+  kTopCoverAny,      // the top passage's query coverage
+  kTopBodyIdfNorm,   // the top passage's body BM25 / query idf mass
+  kNumCoverageFeatures
+};
+std::span<const std::string_view> coverage_feature_names();
+using CoverageVector = std::array<float, kNumCoverageFeatures>;
+
+class Reranker {
+ public:
+  // Parses a model; names the first problem (wrong format, feature set,
+  // lengths, malformed trees).
+  static Result<std::shared_ptr<const Reranker>> parse(std::string_view json);
+  static Result<std::shared_ptr<const Reranker>> load(const std::filesystem::path& file);
+  // The model compiled into the library (data/reranker/reranker-v1.json).
+  static std::shared_ptr<const Reranker> builtin();
+
+  float score(const FeatureVector& x) const;
+  // Each feature's part of score(x) (linear: its term; trees: the change of
+  // the expected score along the decision path, Saabas' attribution); the
+  // parts plus bias() sum to score(x).
+  FeatureVector contributions(const FeatureVector& x) const;
+  // The expected score the contributions are relative to.
+  float bias() const { return base_; }
+  // P(top passage answers), from the response's coverage features.
+  float coverage(const CoverageVector& r) const;
+  const std::string& name() const { return name_; }
+
+ private:
+  struct Tree {
+    std::vector<int32_t> feature, left, right;  // per split node
+    std::vector<float> threshold;
+    std::vector<float> node_value;  // per split node: the expected score below it
+    std::vector<float> leaf_value;
+  };
+  std::string name_;
+  bool linear_ = true;
+  std::array<float, kNumFeatures> mean_{}, inv_scale_{}, weights_{};
+  std::vector<Tree> trees_;
+  float bias_ = 0;
+  float base_ = 0;  // bias_ (linear) or bias_ + the trees' root expectations
+  std::array<float, kNumCoverageFeatures> cov_mean_{}, cov_inv_scale_{}, cov_weights_{};
+  float cov_bias_ = 0;
+};
+
+}  // namespace medsearch::rank
