@@ -484,7 +484,7 @@ void init_index(py::module_& m) {
             }
             return py::make_tuple(passages, features);
           },
-          py::arg("query"), py::arg("candidates") = 100, py::arg("exclude_documents") = std::vector<uint32_t>{},
+          py::arg("query"), py::arg("candidates") = SearchOptions{}.candidates, py::arg("exclude_documents") = std::vector<uint32_t>{},
           "The hybrid/rerank candidate pool of a query before fusion: (passage numbers, features (n, F)),\n"
           "features named by medsearch.feature_names(). exclude_documents: document numbers left out, as if\n"
           "not indexed (for studying questions the corpus cannot answer).")

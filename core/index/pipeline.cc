@@ -181,7 +181,10 @@ lexical::Bm25Index::Options Index::Impl::bm25_options(const Query& q, uint32_t k
 
 Result<std::vector<rank::Candidate>> Index::Impl::pool(const Query& q, const SearchOptions& options,
                                                        uint32_t depth) const {
-  const uint32_t ef = options.ef ? options.ef : std::max<uint32_t>(depth, 128);
+  // The pool needs most of the dense top list, not all of it: the reranker
+  // also sees BM25's. ef = 2 x depth keeps ~92% of the exact top 50 on the
+  // guideline corpus at 3/4 of the time of ef 128 (measured on MedQuAD questions).
+  const uint32_t ef = options.ef ? options.ef : std::max<uint32_t>(2 * depth, 64);
   std::vector<lexical::ScoredPassage> lexical_list;
   Result<std::vector<lexical::ScoredPassage>> dense_list = Status::internal("not searched");
   // The two retrievers are independent: run them side by side when a core is free.
@@ -255,7 +258,11 @@ Result<SearchResponse> Index::Impl::run(std::string_view query, const SearchOpti
     // Rescore the head of the fused list; the tail is dropped, so scores stay on one scale.
     const uint32_t depth = std::max(options.rerank_depth, doc_level ? 3 * options.k : options.k);
     if (cands.size() > depth) cands.resize(depth);
-    for (auto& c : cands) c.score = reranker->score(c.features);
+    std::vector<rank::FeatureVector> rows(cands.size());
+    std::vector<float> scores(cands.size());
+    for (size_t i = 0; i < cands.size(); ++i) rows[i] = cands[i].features;
+    reranker->score_batch(rows, scores);
+    for (size_t i = 0; i < cands.size(); ++i) cands[i].score = scores[i];
     std::sort(cands.begin(), cands.end(), by_score);
     response.coverage = reranker->coverage(coverage_features(cands));
   }

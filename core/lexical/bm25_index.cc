@@ -454,6 +454,30 @@ void Bm25Index::term_scores(std::span<const QueryTerm> terms, uint32_t passage, 
   }
 }
 
+void Bm25Index::term_scores_sorted(std::span<const QueryTerm> terms, std::span<const uint32_t> passages, Field field,
+                                   std::span<float> out) const {
+  const FieldPostings& fp = fields_[field];
+  const float weight = field == kHeading ? params_.heading_weight : 1.0f;
+  const float inv = weight > 0 ? 1.0f / weight : 0.0f;
+  const size_t nt = terms.size();
+  for (size_t t = 0; t < nt; ++t) {
+    const uint32_t* base = fp.passages.data();
+    size_t pos = fp.offsets[terms[t].term_id];
+    const size_t end = fp.offsets[terms[t].term_id + 1];
+    for (size_t i = 0; i < passages.size(); ++i) {
+      const uint32_t want = passages[i];
+      // Gallop from the last position, then binary search the bracket.
+      size_t step = 1, lo = pos;
+      while (lo + step < end && base[lo + step] < want) {
+        lo += step;
+        step *= 2;
+      }
+      pos = std::lower_bound(base + lo, base + std::min(lo + step + 1, end), want) - base;
+      out[i * nt + t] = pos < end && base[pos] == want ? fp.impacts[pos] * inv : 0.0f;
+    }
+  }
+}
+
 float Bm25Index::idf(uint32_t term_id, Field field) const {
   const double df = doc_freq(term_id, field);
   return static_cast<float>(std::log(1.0 + (num_passages_ - df + 0.5) / (df + 0.5)));

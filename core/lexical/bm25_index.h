@@ -98,6 +98,12 @@ class Bm25Index {
   // Per query term, its part of field_score() (0 where the passage lacks the
   // term), without the query-term weight. out.size() == terms.size().
   void term_scores(std::span<const QueryTerm> terms, uint32_t passage, Field field, std::span<float> out) const;
+  // term_scores() for many passages at once: `passages` ascending; out is
+  // passages.size() x terms.size(), row-major (out[i * terms.size() + t]).
+  // Walks each term's postings once with galloping search, so it costs about
+  // terms x passages x log(postings / passages), in order through memory.
+  void term_scores_sorted(std::span<const QueryTerm> terms, std::span<const uint32_t> passages, Field field,
+                          std::span<float> out) const;
   // Lucene idf of a term in a field: ln(1 + (N - df + 0.5) / (df + 0.5)).
   float idf(uint32_t term_id, Field field) const;
   // Length of a passage's field in analysed terms.

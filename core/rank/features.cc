@@ -45,28 +45,42 @@ std::vector<Candidate> build_pool(const CorpusView& corpus, std::span<const lexi
   if (pool.empty()) return pool;
 
   // The query's idf mass per field: the most a passage could cover.
+  const size_t nt = terms.size();
+  std::vector<float> term_idf(nt);
   float idf_body = 0, idf_heading = 0;
-  for (const auto& t : terms) {
-    idf_body += t.weight * index.idf(t.term_id, kBody);
-    idf_heading += t.weight * index.idf(t.term_id, kHeading);
+  for (size_t t = 0; t < nt; ++t) {
+    term_idf[t] = terms[t].weight * index.idf(terms[t].term_id, kBody);
+    idf_body += term_idf[t];
+    idf_heading += terms[t].weight * index.idf(terms[t].term_id, kHeading);
   }
+  // Per-term field scores of every pooled passage, looked up in passage order
+  // (one pass through each term's postings).
+  std::vector<uint32_t> order(pool.size());
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return pool[a].passage < pool[b].passage; });
+  std::vector<uint32_t> sorted(pool.size());
+  for (size_t i = 0; i < order.size(); ++i) sorted[i] = pool[order[i]].passage;
+  std::vector<float> body_sorted(pool.size() * nt), heading_sorted(pool.size() * nt);
+  index.term_scores_sorted(terms, sorted, kBody, body_sorted);
+  index.term_scores_sorted(terms, sorted, kHeading, heading_sorted);
+  std::vector<uint32_t> row_of(pool.size());
+  for (uint32_t r = 0; r < order.size(); ++r) row_of[order[r]] = r;
   const bool have_vectors = !query_vector.empty() && !corpus.vectors.empty();
   const auto& kernels = vector::kernels::best_kernels();
 
-  std::vector<float> body_parts(terms.size()), heading_parts(terms.size());
   std::unordered_map<uint32_t, std::pair<uint32_t, float>> per_doc;  // doc -> (passages in pool, best cosine)
   float best_bm25 = 0, best_dense = -1.0f;
   for (size_t i = 0; i < pool.size(); ++i) {
     Candidate& c = pool[i];
     FeatureVector& f = c.features;
-    index.term_scores(terms, c.passage, kBody, body_parts);
-    index.term_scores(terms, c.passage, kHeading, heading_parts);
+    const float* body_parts = body_sorted.data() + size_t{row_of[i]} * nt;
+    const float* heading_parts = heading_sorted.data() + size_t{row_of[i]} * nt;
     float covered_body = 0, covered_heading = 0, covered_any = 0;
-    for (size_t t = 0; t < terms.size(); ++t) {
+    for (size_t t = 0; t < nt; ++t) {
       const float w = terms[t].weight;
       c.body += w * body_parts[t];
       c.heading += w * heading_parts[t];
-      const float idf = w * index.idf(terms[t].term_id, kBody);
+      const float idf = term_idf[t];
       if (body_parts[t] > 0) covered_body += idf;
       if (heading_parts[t] > 0) covered_heading += idf;
       if (body_parts[t] > 0 || heading_parts[t] > 0) covered_any += idf;

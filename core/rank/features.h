@@ -69,8 +69,9 @@ struct Candidate {
 
 // The pool of the two lists (each best first, as the retrievers return them),
 // each passage once, with its features. `query_vector` may be empty (dense
-// features are then 0). Cost: for each pool passage, a binary search per
-// query term and field, and a dim-float dot product.
+// features are then 0). Cost: one galloping pass through each query term's
+// postings per field (Bm25Index::term_scores_sorted), and a dim-float dot
+// product per pool passage.
 std::vector<Candidate> build_pool(const CorpusView& corpus, std::span<const lexical::QueryTerm> terms,
                                   std::span<const float> query_vector, std::span<const lexical::ScoredPassage> bm25,
                                   std::span<const lexical::ScoredPassage> dense);

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <fstream>
 #include <sstream>
 
@@ -150,6 +151,7 @@ Result<std::shared_ptr<const Reranker>> Reranker::parse(std::string_view json) {
     return bad("unknown model type '" + std::string(type) + "'");
   }
 
+  if (!model->linear_) model->flatten();
   model->base_ = model->bias_;
   for (const Tree& t : model->trees_) model->base_ += t.feature.empty() ? t.leaf_value[0] : t.node_value[0];
 
@@ -183,18 +185,63 @@ std::shared_ptr<const Reranker> Reranker::builtin() {
   return model;
 }
 
-float Reranker::score(const FeatureVector& x) const {
-  float s = bias_;
-  if (linear_) {
-    for (uint32_t i = 0; i < kNumFeatures; ++i) s += weights_[i] * (x[i] - mean_[i]) * inv_scale_[i];
-    return s;
-  }
+void Reranker::flatten() {
   for (const Tree& t : trees_) {
-    int32_t n = t.feature.empty() ? -1 : 0;
-    while (n >= 0) n = x[t.feature[n]] <= t.threshold[n] ? t.left[n] : t.right[n];
-    s += t.leaf_value[~n];
+    const uint32_t first = static_cast<uint32_t>(flat_nodes_.size());
+    const uint32_t splits = static_cast<uint32_t>(t.feature.size());
+    // Split n stays node n; leaf l becomes node splits + l.
+    auto node_of = [&](int32_t child) { return child >= 0 ? static_cast<uint32_t>(child) : splits + ~child; };
+    for (uint32_t n = 0; n < splits; ++n) {
+      flat_nodes_.push_back({t.threshold[n], static_cast<uint32_t>(t.feature[n]), {node_of(t.left[n]), node_of(t.right[n])}, 0.0f});
+    }
+    for (uint32_t l = 0; l < t.leaf_value.size(); ++l) {
+      const uint32_t self = splits + l;
+      flat_nodes_.push_back({std::numeric_limits<float>::infinity(), 0, {self, self}, t.leaf_value[l]});
+    }
+    // Depth: children point forward, so one pass in node order suffices.
+    std::vector<uint32_t> depth(splits + t.leaf_value.size(), 0);
+    uint32_t max_depth = 0;
+    for (uint32_t n = 0; n < splits; ++n) {
+      for (uint32_t c : {node_of(t.left[n]), node_of(t.right[n])}) {
+        depth[c] = depth[n] + 1;
+        max_depth = std::max(max_depth, depth[c]);
+      }
+    }
+    flat_trees_.push_back({first, max_depth});
   }
+}
+
+float Reranker::score(const FeatureVector& x) const {
+  float s = 0;
+  score_batch(std::span<const FeatureVector>(&x, 1), std::span<float>(&s, 1));
   return s;
+}
+
+void Reranker::score_batch(std::span<const FeatureVector> xs, std::span<float> out) const {
+  if (linear_) {
+    for (size_t r = 0; r < xs.size(); ++r) {
+      float s = bias_;
+      for (uint32_t i = 0; i < kNumFeatures; ++i) s += weights_[i] * (xs[r][i] - mean_[i]) * inv_scale_[i];
+      out[r] = s;
+    }
+    return;
+  }
+  std::fill(out.begin(), out.end(), bias_);
+  constexpr size_t kLanes = 8;  // independent walks in flight
+  for (const FlatTree& t : flat_trees_) {
+    const FlatNode* nodes = flat_nodes_.data() + t.first;
+    for (size_t r = 0; r < xs.size(); r += kLanes) {
+      const size_t lanes = std::min(kLanes, xs.size() - r);
+      uint32_t n[kLanes] = {};
+      for (uint32_t d = 0; d < t.depth; ++d) {
+        for (size_t j = 0; j < lanes; ++j) {
+          const FlatNode& node = nodes[n[j]];
+          n[j] = node.next[xs[r + j][node.feature] > node.threshold];
+        }
+      }
+      for (size_t j = 0; j < lanes; ++j) out[r + j] += nodes[n[j]].value;
+    }
+  }
 }
 
 FeatureVector Reranker::contributions(const FeatureVector& x) const {

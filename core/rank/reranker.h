@@ -57,6 +57,10 @@ class Reranker {
   static std::shared_ptr<const Reranker> builtin();
 
   float score(const FeatureVector& x) const;
+  // score() of many rows: out[i] = score(xs[i]). Trees are walked tree by
+  // tree over blocks of rows, branch-free, so the nodes stay in cache and the
+  // rows' walks overlap (several times faster than row by row).
+  void score_batch(std::span<const FeatureVector> xs, std::span<float> out) const;
   // Each feature's part of score(x) (linear: its term; trees: the change of
   // the expected score along the decision path, Saabas' attribution); the
   // parts plus bias() sum to score(x).
@@ -78,6 +82,22 @@ class Reranker {
   bool linear_ = true;
   std::array<float, kNumFeatures> mean_{}, inv_scale_{}, weights_{};
   std::vector<Tree> trees_;
+  // The trees flattened for score_batch(): leaves are nodes that lead to
+  // themselves (threshold +inf), so every walk takes `depth` steps of
+  // next[x[feature] > threshold] with no branch.
+  struct FlatNode {
+    float threshold;
+    uint32_t feature;
+    uint32_t next[2];  // node indices within the tree
+    float value;       // leaves: the leaf value
+  };
+  struct FlatTree {
+    uint32_t first;  // index of its root in flat_nodes_
+    uint32_t depth;  // longest root-to-leaf path, in splits
+  };
+  std::vector<FlatNode> flat_nodes_;
+  std::vector<FlatTree> flat_trees_;
+  void flatten();
   float bias_ = 0;
   float base_ = 0;  // bias_ (linear) or bias_ + the trees' root expectations
   std::array<float, kNumCoverageFeatures> cov_mean_{}, cov_inv_scale_{}, cov_weights_{};

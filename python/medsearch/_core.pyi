@@ -21,7 +21,7 @@ class Pipeline:
         *,
         fusion: str = "convex",
         bm25_weight: float | None = None,
-        candidates: int = 100,
+        candidates: int = 50,
         rerank_depth: int = 100,
         max_per_doc: int = 3,
         mmr: float = 1.0,
@@ -111,7 +111,7 @@ class Index:
     @property
     def reranker_base(self) -> float: ...
     def candidate_pool(
-        self, query: str, candidates: int = 100, exclude_documents: Sequence[int] = ()
+        self, query: str, candidates: int = 50, exclude_documents: Sequence[int] = ()
     ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32]]: ...
     def save(self, path: PathLike) -> None: ...
     def search(
