@@ -24,14 +24,15 @@ significant gain somewhere, no significant loss anywhere (guard included) and
 no significant loss under LODO transfer; --force overrides.
 
     .venv/bin/python tools/train_adapter.py --data ../shared/data \\
-        --out data/adapter/query-adapter-v1.bin --report /tmp/da/report.json
+        --out data/adapter/query-adapter-v1.bin --report report.json
+    (indexes: --index-scifact DIR etc., default the tools/eval_dev.sh cache)
 
 Weight file (little endian): b"MSQA", uint32 version=1, uint32 dim,
 uint32 rank (0 = full), float32 data (full: A dim x dim row-major; low rank:
 U dim x rank then V rank x dim, A = U V), then uint32 zlib.crc32 of all
 preceding bytes.
 
-Query embeddings are cached under --cache (default /tmp/da) as .npy files
+Query embeddings are cached under --cache (default $MEDSEARCH_CACHE/adapter) as .npy files
 keyed by a hash of the texts. Everything is seeded; with one BLAS thread the
 run is bit-for-bit reproducible.
 """
@@ -51,13 +52,16 @@ import zlib
 
 import numpy as np
 
+CACHE = os.environ.get("MEDSEARCH_CACHE", os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "medsearch"))
 DEV = {
     # name: (index default, queries, qrels)
-    "scifact": ("/tmp/ev/d-scifact", "scifact/queries.train.jsonl", "scifact/qrels.train.tsv"),
-    "pubmedqa": ("/tmp/ev/d-pubmedqa", "pubmedqa/queries.jsonl", "pubmedqa/qrels.tsv"),
-    "medquad": ("/tmp/ev/d-medquad", "/tmp/ev/medquad-sample.jsonl", "medquad/qrels.tsv"),
+    # Indexes with vectors as tools/eval_dev.sh builds them; the MedQuAD sample as it writes it.
+    "scifact": (os.path.join(CACHE, "dev-eval", "index-scifact"), "scifact/queries.train.jsonl", "scifact/qrels.train.tsv"),
+    "pubmedqa": (os.path.join(CACHE, "dev-eval", "index-pubmedqa"), "pubmedqa/queries.jsonl", "pubmedqa/qrels.tsv"),
+    "medquad": (os.path.join(CACHE, "dev-eval", "index-medquad"), os.path.join(CACHE, "dev-eval", "medquad-sample.jsonl"),
+                "medquad/qrels.tsv"),
 }
-NCI_DEFAULT = os.path.expanduser("~/.cache/medsearch/indexes/nci-pdq")
+NCI_DEFAULT = os.path.join(CACHE, "indexes", "nci-pdq")
 
 
 def log(*a):
@@ -475,8 +479,8 @@ def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--out", default=None, help="weight file (written only on a measured gain)")
-    ap.add_argument("--report", default="/tmp/da/report.json")
-    ap.add_argument("--cache", default="/tmp/da", help="query/title/heading embedding cache")
+    ap.add_argument("--report", default=os.path.join(CACHE, "adapter", "report.json"))
+    ap.add_argument("--cache", default=os.path.join(CACHE, "adapter"), help="query/title/heading embedding cache")
     for n, (p, _, _) in DEV.items():
         ap.add_argument(f"--index-{n}", default=p)
     ap.add_argument("--index-nci-pdq", default=NCI_DEFAULT)

@@ -90,6 +90,11 @@ struct SearchOptions {
   uint32_t max_per_document = 3;
   // Maximal marginal relevance (core/rank/diversify.h), hybrid and rerank
   // modes: 1 ranks by score alone; lower values push near-duplicates down.
+  // Off by default: on the guideline corpus, near-identical pairs (cosine >
+  // 0.95) are 0.24% of top-10 pairs without it and 0.20% at 0.7 (216
+  // questions; the per-document cap and the differently worded patient and
+  // professional versions already keep them apart), while 0.8 costs 0.002 of
+  // document-level nDCG@10 on SciFact and MedQuAD.
   float mmr_lambda = 1.0f;
   uint32_t ef = 0;            // HNSW candidate list (0: max(candidates, 128))
   // A query vector the caller computed (dim() floats, L2-normalised); empty:
