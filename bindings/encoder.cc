@@ -27,6 +27,9 @@ embed::TextKind parse_kind(const std::string& kind) {
 }  // namespace
 
 std::shared_ptr<const embed::BertEncoder> encoder_of(const py::handle& obj) {
+  if (!py::isinstance<PyEncoder>(obj)) {
+    throw py::type_error("encoder must be a medsearch.Encoder, got " + std::string(py::str(py::type::of(obj))));
+  }
   return obj.cast<const PyEncoder&>().encoder;
 }
 

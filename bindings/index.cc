@@ -5,6 +5,8 @@
 #include <pybind11/stl.h>
 #include <pybind11/stl/filesystem.h>
 
+#include <algorithm>
+
 #include "bindings/status.h"
 #include "core/embed/bert_encoder.h"
 #include "core/index/index.h"
@@ -131,7 +133,8 @@ void attach(Index& index, const py::object& encoder) {
 }
 
 std::vector<std::string> as_string_list(const py::handle& value, const char* key) {
-  if (py::isinstance<py::str>(value)) return {value.cast<std::string>()};
+  // str -> std::string raises UnicodeEncodeError (a ValueError) on lone surrogates.
+  if (py::isinstance<py::str>(value)) return {std::string(py::reinterpret_borrow<py::str>(value))};
   try {
     return value.cast<std::vector<std::string>>();
   } catch (const py::cast_error&) {
@@ -139,10 +142,14 @@ std::vector<std::string> as_string_list(const py::handle& value, const char* key
   }
 }
 
-SearchOptions make_options(uint32_t k, const std::optional<py::dict>& filters, const std::string& level) {
+// k is taken as int64 so that k <= 0 is a ValueError (not a TypeError) and a huge k is
+// clamped to the passage count: no search returns more, and the core never sees a k whose
+// multiples (doc level: 8k, rerank depth: 3k) overflow uint32.
+SearchOptions make_options(int64_t k, const Index& index, const std::optional<py::dict>& filters,
+                           const std::string& level) {
   SearchOptions o;
-  if (k < 1) throw py::value_error("k must be at least 1");
-  o.k = k;
+  if (k < 1) throw py::value_error("k must be at least 1, got " + std::to_string(k));
+  o.k = static_cast<uint32_t>(std::clamp<int64_t>(k, 1, std::max<int64_t>(1, index.num_passages())));
   if (level == "passage") {
     o.level = ResultLevel::kPassage;
   } else if (level == "doc" || level == "document") {
@@ -161,7 +168,7 @@ SearchOptions make_options(uint32_t k, const std::optional<py::dict>& filters, c
         o.filters.corpus = as_string_list(value, "corpus");
       } else if (key == "reviewed_after") {
         if (!py::isinstance<py::str>(value)) throw py::value_error("reviewed_after takes a 'YYYY-MM-DD' string");
-        o.filters.reviewed_after = value.cast<std::string>();
+        o.filters.reviewed_after = std::string(py::reinterpret_borrow<py::str>(value));
       } else {
         throw py::value_error("unknown filter '" + key + "' (use audience, cancer_type, corpus, reviewed_after)");
       }
@@ -204,6 +211,10 @@ void init_index(py::module_& m) {
              PipelineArgs a{fusion, bm25_weight, candidates, rerank_depth, max_per_doc, mmr};
              SearchOptions probe;
              a.apply(&probe);  // validates the fusion name and candidates
+             if (!(mmr >= 0.0f && mmr <= 1.0f)) throw py::value_error("mmr must be in [0, 1]");
+             if (bm25_weight && !(*bm25_weight >= 0.0f && *bm25_weight <= 1.0f)) {
+               throw py::value_error("bm25_weight must be in [0, 1]");
+             }
              return a;
            }),
            py::kw_only(), py::arg("fusion") = "convex", py::arg("bm25_weight") = py::none(),
@@ -319,6 +330,11 @@ void init_index(py::module_& m) {
               py::gil_scoped_release release;
               index = Index::load(path);
             }
+            // Load takes nothing but a path: an invalid value comes from the files (e.g. NaN in a
+            // checksum-valid vectors.bin rejected by the dense index build), so it is corruption.
+            if (!index && index.status().code() == StatusCode::kInvalidArgument) {
+              raise(Status::corrupt(path.string() + ": " + index.status().message()));
+            }
             std::shared_ptr<Index> loaded = unwrap(std::move(index));
             attach(*loaded, encoder);
             return loaded;
@@ -389,11 +405,11 @@ void init_index(py::module_& m) {
           py::arg("path"), "Save to a directory, atomically: a failed save leaves the previous index intact.")
       .def(
           "search",
-          [](const std::shared_ptr<Index>& self, const std::string& query, uint32_t k,
+          [](const std::shared_ptr<Index>& self, const std::string& query, int64_t k,
              const std::optional<py::dict>& filters, const std::string& level, const std::string& mode,
              const std::optional<py::array_t<float, py::array::c_style | py::array::forcecast>>& query_vector,
              const PipelineArgs& pipeline) {
-            SearchOptions opt = make_options(k, filters, level);
+            SearchOptions opt = make_options(k, *self, filters, level);
             opt.mode = parse_mode(mode, *self, query_vector.has_value());
             pipeline.apply(&opt);
             if (query_vector) {
@@ -415,7 +431,7 @@ void init_index(py::module_& m) {
           py::arg("query"), py::arg("k") = 10, py::arg("filters") = py::none(), py::arg("level") = "passage",
           py::arg("mode") = "auto", py::arg("query_vector") = py::none(), py::kw_only(),
           py::arg("pipeline") = PipelineArgs{},
-          "Top-k hits for a query, best first, as a list with .coverage and .mode.\n"
+          "Top-k hits for a query, best first, as a list with .coverage and .mode (k > len(index) is clamped).\n"
           "filters: {'audience': 'hp'|'patient', 'cancer_type': ..., 'corpus': ..., 'reviewed_after': 'YYYY-MM-DD'}\n"
           "(strings or lists). level: 'passage' or 'doc'. mode: 'bm25', 'dense', 'hybrid' (fused), 'rerank'\n"
           "(fused, then the learned reranker) or 'auto' (rerank when the index has vectors, else bm25).\n"
@@ -424,10 +440,10 @@ void init_index(py::module_& m) {
           "that the top passage answers the question (NaN otherwise).")
       .def(
           "search_batch",
-          [](const std::shared_ptr<Index>& self, const std::vector<std::string>& queries, uint32_t k,
+          [](const std::shared_ptr<Index>& self, const std::vector<std::string>& queries, int64_t k,
              const std::optional<py::dict>& filters, const std::string& level, const std::string& mode,
              const PipelineArgs& pipeline) {
-            SearchOptions opt = make_options(k, filters, level);
+            SearchOptions opt = make_options(k, *self, filters, level);
             opt.mode = parse_mode(mode, *self, false);
             pipeline.apply(&opt);
             Result<std::vector<SearchResponse>> responses = Status::internal("not searched");

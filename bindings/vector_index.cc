@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 #include <pybind11/stl/filesystem.h>
+#include <tbb/info.h>
 #include <tbb/task_arena.h>
 
 #include <optional>
@@ -69,11 +70,12 @@ std::vector<DocId> as_ids(const py::handle& obj, const char* what) {
   return out;
 }
 
-// Runs `f` in a task_arena of `threads` threads, or in the caller's arena.
+// Runs `f` in a task_arena of `threads` threads (at most the machine's: a larger arena
+// gains nothing, and TBB crashes tearing down one of ~100000 slots), or in the caller's arena.
 template <typename F>
 void in_arena(std::optional<int> threads, F&& f) {
   if (threads) {
-    tbb::task_arena arena(*threads);
+    tbb::task_arena arena(std::min(*threads, std::max(1, tbb::info::default_concurrency())));
     arena.execute(f);
   } else {
     f();
@@ -171,6 +173,13 @@ the GIL is released during add, search, remove, compact, save and load.
             p.filter = allowed ? &*allowed : nullptr;
             if (rescore) p.rescore = static_cast<int32_t>(std::clamp<int64_t>(*rescore, -1, 1 << 20));
             const size_t n = static_cast<size_t>(q.shape(0));
+            // The outputs hold m x k entries (12 bytes each, plus 4 of scratch): refuse absurd sizes
+            // before allocating rather than exhaust memory.
+            constexpr size_t kMaxResults = size_t{1} << 28;
+            if (n > kMaxResults / static_cast<size_t>(k)) {
+              throw py::value_error(std::to_string(n) + " queries x k=" + std::to_string(k) +
+                                    " results is too many for one call (at most 2**28); search in batches");
+            }
             py::array_t<int64_t> ids({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(k)});
             py::array_t<float> scores({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(k)});
             int64_t* ids_out = ids.mutable_data();
@@ -191,7 +200,8 @@ the GIL is released during add, search, remove, compact, save and load.
           "Returns (ids int64 (m, k), scores float32 (m, k)), best first; -1 / nan where fewer than k vectors "
           "exist or pass the filter. queries: (m, dim) or (dim,), converted to float32 like add(). ef: graph "
           "candidate list (default max(k, 64)); filter: allowed ids (sequence or array); rescore (int8): "
-          "candidates rescored in float32 (default max(4k, 40), 0 = none). ValueError on NaN/inf, wrong shape, k < 1.")
+          "candidates rescored in float32 (default max(4k, 40), 0 = none). ValueError on NaN/inf, wrong shape, k < 1,\n"
+          "k > 2**20 or m * k > 2**28. threads: at most the machine's concurrency is used.")
       .def(
           "remove",
           [](VectorIndex& self, const py::object& ids) {

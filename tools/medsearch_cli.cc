@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <set>
@@ -300,7 +301,29 @@ int main(int argc, char** argv) {
   ev->add_option("--run", run_file, "TREC run file")->required();
   ev->add_option("--queries", eval_queries, "Evaluate only the queries in this queries.jsonl");
 
+  // bench: the suite is Python (it drives the peers); this runs it.
+  auto* bench = app.add_subcommand("bench", "Run the benchmark suite and write a report folder (bench/suite.py)");
+  bool quick = false;
+  std::string bench_out;
+  bench->add_flag("--quick", quick, "A few minutes instead of the whole picture");
+  bench->add_option("--output", bench_out, "Report folder")->required();
+  bench->allow_extras();  // --data, --build, --steps: passed to the suite
+
   CLI11_PARSE(app, argc, argv);
+
+  if (*bench) {
+    const fs::path root = MEDSEARCH_SOURCE_DIR;
+    const fs::path venv = root / ".venv" / "bin" / "python";
+    const std::string python = fs::exists(venv) ? venv.string() : "python3";
+    std::vector<std::string> args = {python, (root / "bench" / "suite.py").string(), "--output", bench_out};
+    if (quick) args.push_back("--quick");
+    for (const auto& extra : bench->remaining()) args.push_back(extra);
+    std::vector<char*> argv_exec;
+    for (auto& a : args) argv_exec.push_back(a.data());
+    argv_exec.push_back(nullptr);
+    execvp(argv_exec[0], argv_exec.data());
+    return fail(Status::io_error("cannot run " + python + ": " + std::strerror(errno)));
+  }
 
   if (*build) {
     std::vector<io::Document> docs;

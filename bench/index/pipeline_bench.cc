@@ -1,7 +1,8 @@
 // The query pipeline on the default corpus index (NCI PDQ with passage
 // vectors, as tools/main.sh builds it), single thread unless stated:
-//   BM_Pipeline/<mode>     from the query vector to the top 10 (everything but
-//                          the encoder): p50_us / p99_us counters;
+//   BM_Pipeline/<mode>/threads:<n>  from the query vector to the top 10
+//                          (everything but the encoder), one or two threads
+//                          searching at once: p50/p90/p99/p999 counters (us);
 //   BM_EncodeQuery         the encoder's time for one query text;
 //   BM_RerankRepeatedText  from text, queries seen before (the vector comes
 //                          from the index's cache: no second encoder run);
@@ -71,12 +72,25 @@ const Setup& setup() {
   return s;
 }
 
-void report(benchmark::State& state, std::vector<double>* micros) {
+// Latency percentiles of this thread's queries (averaged over threads when a
+// benchmark runs on several), and, with MEDSEARCH_BENCH_SAMPLES=DIR, every
+// latency in DIR/<name>_threads_<n>[.thread<i>].txt for histograms.
+void report(benchmark::State& state, std::vector<double>* micros, std::string name) {
+  if (micros->empty()) return;
+  if (const char* dir = std::getenv("MEDSEARCH_BENCH_SAMPLES")) {
+    name += "_threads_" + std::to_string(state.threads());
+    if (state.threads() > 1) name += ".thread" + std::to_string(state.thread_index());
+    std::ofstream out(std::string(dir) + "/" + name + ".txt");
+    for (double us : *micros) out << us << '\n';
+  }
   std::sort(micros->begin(), micros->end());
   const size_t n = micros->size();
-  state.counters["p50_us"] = (*micros)[n / 2];
-  state.counters["p90_us"] = (*micros)[std::min(n - 1, n * 9 / 10)];
-  state.counters["p99_us"] = (*micros)[std::min(n - 1, n * 99 / 100)];
+  auto at = [&](double q) { return (*micros)[std::min(n - 1, static_cast<size_t>(q * n))]; };
+  const auto avg = benchmark::Counter::kAvgThreads;
+  state.counters["p50_us"] = benchmark::Counter(at(0.5), avg);
+  state.counters["p90_us"] = benchmark::Counter(at(0.9), avg);
+  state.counters["p99_us"] = benchmark::Counter(at(0.99), avg);
+  state.counters["p999_us"] = benchmark::Counter(at(0.999), avg);
   state.counters["qps"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 
@@ -88,8 +102,8 @@ void BM_Pipeline(benchmark::State& state) {
   o.mode = mode;
   std::vector<double> micros;
   micros.reserve(1 << 16);
-  tbb::task_arena one(1);  // single thread: the two retrievers run one after the other
-  size_t i = 0;
+  tbb::task_arena one(1);  // one thread per caller: the two retrievers run one after the other
+  size_t i = static_cast<size_t>(state.thread_index()) * 7919;  // threads start at different queries
   one.execute([&] {
     for (auto _ : state) {
       const size_t q = i++ % s.queries.size();
@@ -100,7 +114,7 @@ void BM_Pipeline(benchmark::State& state) {
       micros.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
     }
   });
-  report(state, &micros);
+  report(state, &micros, "BM_Pipeline_mode_" + std::to_string(state.range(0)));
 }
 BENCHMARK(BM_Pipeline)
     ->ArgName("mode")
@@ -109,7 +123,10 @@ BENCHMARK(BM_Pipeline)
     ->Arg(static_cast<int>(SearchMode::kHybrid))
     ->Arg(static_cast<int>(SearchMode::kRerank))
     ->Unit(benchmark::kMicrosecond)
-    ->MinTime(2.0);
+    ->MinTime(2.0)
+    ->Threads(1)
+    ->Threads(2)  // both cores busy: each thread's latency while the other also searches
+    ->UseRealTime();
 
 void BM_EncodeQuery(benchmark::State& state) {
   const Setup& s = setup();
@@ -122,7 +139,7 @@ void BM_EncodeQuery(benchmark::State& state) {
     if (Status st = s.encoder->embed(text, embed::TextKind::kQuery, v); !st) die(st);
     micros.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
   }
-  report(state, &micros);
+  report(state, &micros, "BM_EncodeQuery");
 }
 BENCHMARK(BM_EncodeQuery)->Unit(benchmark::kMicrosecond)->MinTime(2.0);
 
@@ -141,7 +158,7 @@ void BM_RerankRepeatedText(benchmark::State& state) {
       micros.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
     }
   });
-  report(state, &micros);
+  report(state, &micros, "BM_RerankRepeatedText");
 }
 BENCHMARK(BM_RerankRepeatedText)->Unit(benchmark::kMicrosecond)->MinTime(2.0);
 

@@ -76,10 +76,10 @@ def test_pipeline_options(dense_index):
     for bad in (dict(fusion="mean"), dict(candidates=0)):
         with pytest.raises(ValueError):
             medsearch.Pipeline(**bad)
-    with pytest.raises(ValueError, match="mmr_lambda"):
-        dense_index.search(q, pipeline=medsearch.Pipeline(mmr=2.0))
-    with pytest.raises(ValueError, match="convex_weight"):
-        dense_index.search(q, pipeline=medsearch.Pipeline(bm25_weight=-1.0))
+    with pytest.raises(ValueError, match="mmr"):
+        medsearch.Pipeline(mmr=2.0)
+    with pytest.raises(ValueError, match="bm25_weight"):
+        medsearch.Pipeline(bm25_weight=-1.0)
     batch = dense_index.search_batch([q, "chemo brain"], k=3)
     assert [b.mode for b in batch] == ["rerank", "rerank"] and all(0 < b.coverage < 1 for b in batch)
     assert [h.number for h in batch[0]] == [h.number for h in dense_index.search(q, k=3)]
