@@ -392,8 +392,11 @@ Status Index::Impl::deserialize_documents(internal::BinaryReader* in) {
   }
   uint32_t num_paths = 0;
   MEDSEARCH_RETURN_IF_ERROR(in->get(&num_paths));
-  heading_paths.resize(num_paths);
-  for (auto& hp : heading_paths) MEDSEARCH_RETURN_IF_ERROR(in->get_strings(&hp));
+  // Grown path by path, not resized to the count the file claims: each path
+  // takes at least 4 bytes, so a damaged count fails as truncated, not as
+  // an allocation of 4G vectors.
+  heading_paths.clear();
+  for (uint32_t i = 0; i < num_paths; ++i) MEDSEARCH_RETURN_IF_ERROR(in->get_strings(&heading_paths.emplace_back()));
   MEDSEARCH_RETURN_IF_ERROR(in->get_vector(&passages));
   for (const auto& p : passages) {
     if (p.doc >= docs.size() || p.heading_path >= heading_paths.size() || p.begin > p.end ||
@@ -420,7 +423,68 @@ Result<std::string> current_generation(const fs::path& dir) {
   if (gen.rfind("gen-", 0) != 0 || gen.find('/') != std::string::npos) {
     return Status::corrupt(dir.string() + "/" + kCurrentFile + " does not name a generation");
   }
+  std::error_code ec;
+  if (!fs::is_directory(dir / gen, ec)) {
+    return Status::corrupt(dir.string() + "/" + kCurrentFile + " names " + gen + ", which does not exist");
+  }
   return gen;
+}
+
+// The manifest describes what load() read from the data files: a manifest
+// that says anything else, or holds a key no save writes, is damaged (else a
+// damaged key such as "vectors.bin" would silently drop the passage vectors).
+Status check_manifest(simdjson::dom::element manifest, const fs::path& path, size_t documents, size_t passages,
+                      const lexical::Bm25Index& bm25, const std::vector<std::string>& corpora, uint32_t dim,
+                      const std::string& model_id) {
+  auto bad = [&](const std::string& what) { return Status::corrupt(path.string() + ": " + what); };
+  auto only_keys = [&](auto e, std::initializer_list<std::string_view> keys) {
+    simdjson::dom::object object;
+    if (e.get(object)) return false;
+    for (auto field : object) {
+      if (std::find(keys.begin(), keys.end(), field.key) == keys.end()) return false;
+    }
+    return true;
+  };
+  if (!only_keys(manifest, {"format", "version", "documents", "passages", "terms", "bm25", "corpora", "files",
+                            "dense"}) ||
+      !only_keys(manifest["files"], {kDocumentsFile, kLexicalFile, kVectorsFile, kDenseFile})) {
+    return bad("unknown or malformed keys");
+  }
+  uint64_t n_docs = 0, n_passages = 0, n_terms = 0;
+  if (manifest["documents"].get(n_docs) || manifest["passages"].get(n_passages) || manifest["terms"].get(n_terms) ||
+      n_docs != documents || n_passages != passages || n_terms != bm25.num_terms()) {
+    return bad("document, passage or term counts do not match the data files");
+  }
+  // Parameters are written with std::to_string (6 decimals).
+  auto same = [](auto e, float v) {
+    double d = 0;
+    return !e.get(d) && d == std::stod(std::to_string(v));
+  };
+  const auto& p = bm25.params();
+  if (!only_keys(manifest["bm25"], {"k1", "b", "heading_weight"}) || !same(manifest["bm25"]["k1"], p.k1) ||
+      !same(manifest["bm25"]["b"], p.b) || !same(manifest["bm25"]["heading_weight"], p.heading_weight)) {
+    return bad("BM25 parameters do not match lexical.bin");
+  }
+  simdjson::dom::array listed;
+  if (manifest["corpora"].get(listed) || listed.size() != corpora.size()) return bad("corpora do not match");
+  size_t i = 0;
+  for (auto c : listed) {
+    std::string_view name;
+    if (c.get(name) || name != corpora[i++]) return bad("corpora do not match");
+  }
+  simdjson::dom::element dense;
+  const bool has_dense = !manifest["dense"].get(dense);
+  simdjson::dom::element unused;
+  if (has_dense != (dim > 0) || (!dim && !manifest["files"][kDenseFile].get(unused))) {
+    return bad("passage vectors listed inconsistently");
+  }
+  std::string_view model;
+  uint64_t listed_dim = 0;
+  if (has_dense && (!only_keys(dense, {"dim", "model_id"}) || dense["dim"].get(listed_dim) || listed_dim != dim ||
+                    dense["model_id"].get(model) || model != model_id)) {
+    return bad("dense dim or model_id do not match vectors.bin");
+  }
+  return Status::ok();
 }
 
 }  // namespace
@@ -438,6 +502,18 @@ Status Index::save(const fs::path& dir) const {
     } else if (name != kCurrentFile && name != std::string(kCurrentFile) + ".tmp" && !is_index) {
       return Status::invalid_argument("refusing to save into " + dir.string() +
                                       ": it is not empty and not a medsearch index");
+    }
+  }
+  // What killed saves left behind (gen-N.partial, generations renamed but
+  // never made current, old ones not yet removed) goes first, so a save that
+  // keeps being killed cannot fill the disk with half-written generations.
+  // Without a CURRENT, only .partial ones: a complete generation may be all
+  // that is left of an index.
+  if (auto current = current_generation(dir); current || current.status().code() == StatusCode::kNotFound) {
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.rfind("gen-", 0) != 0) continue;
+      if (current ? name != *current : name.ends_with(".partial")) fs::remove_all(entry.path(), ec);
     }
   }
   char gen_name[32];
@@ -544,10 +620,12 @@ Result<std::unique_ptr<Index>> Index::load(const fs::path& dir) {
     if (!data) return data.status();
     const std::string path = (gdir / name).string();
     if (data->size() != bytes) {
-      return Status::corrupt(path + ": " + std::to_string(data->size()) + " bytes, the manifest says " +
+      return Status::corrupt(path + ": " + std::to_string(data->size()) + " bytes, " + kManifestFile + " says " +
                              std::to_string(bytes) + " (truncated or replaced)");
     }
-    if (internal::checksum_hex(*data) != checksum) return Status::corrupt(path + ": checksum mismatch");
+    if (internal::checksum_hex(*data) != checksum) {
+      return Status::corrupt(path + ": checksum mismatch with " + kManifestFile);
+    }
     internal::BinaryReader reader(*data, path);
     if (name == std::string_view(kDocumentsFile)) {
       MEDSEARCH_RETURN_IF_ERROR(im.deserialize_documents(&reader));
@@ -574,6 +652,13 @@ Result<std::unique_ptr<Index>> Index::load(const fs::path& dir) {
   if (im.dim) {
     simdjson::dom::element dense_entry;
     if (!manifest["files"][kDenseFile].get(dense_entry)) {
+      uint64_t bytes = 0;
+      std::error_code ec;
+      const uint64_t size = fs::file_size(gdir / kDenseFile, ec);
+      if (!ec && (dense_entry["bytes"].get(bytes) || bytes != size)) {
+        return Status::corrupt((gdir / kDenseFile).string() + ": " + std::to_string(size) + " bytes, " +
+                               kManifestFile + " says " + std::to_string(bytes));
+      }
       auto dense = vector::load_vector_index(gdir / kDenseFile);
       if (!dense) return dense.status();
       if ((*dense)->dim() != im.dim || (*dense)->size() != im.passages.size()) {
@@ -584,6 +669,8 @@ Result<std::unique_ptr<Index>> Index::load(const fs::path& dir) {
       MEDSEARCH_RETURN_IF_ERROR(im.build_dense_index());
     }
   }
+  MEDSEARCH_RETURN_IF_ERROR(check_manifest(manifest, gdir / kManifestFile, im.docs.size(), im.passages.size(),
+                                           im.bm25, im.corpora, im.dim, im.model_id));
   return index;
 }
 

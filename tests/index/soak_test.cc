@@ -1,0 +1,476 @@
+// Bounded-time soak (issue "hardening"): searches from several threads while
+// another thread adds, removes and compacts (VectorIndex, flat and HNSW), and
+// the Index facade searched in every mode from several threads; every answer
+// is checked, and memory must stay flat.
+//
+// MEDSEARCH_SOAK_SECONDS (default 20) is the time of the three tests together:
+// flat 25 %, HNSW 40 %, Index 35 %. Each spends its first tenth warming up
+// before resident memory is sampled (/proc/self/statm).
+//
+// How a concurrent answer is checked. Ids [0, kStable) are added first and
+// never removed; the writer adds fresh ids (never reused) from the same
+// distribution and removes some of them, publishing after each remove() a
+// sequence number. An answer is right for some state the index went through
+// during the search if:
+//   - every id was added (below the writer's last announced id) and is not
+//     one whose remove() returned before the search started;
+//   - every score is the exact inner product of the query and that id's
+//     vector, scores descend and ids are distinct, and filters hold;
+//   - no stable id (allowed by the filter) that scores above the last
+//     returned one is missing: stable ids are in every state, so the exact
+//     top k of any state holds all of them that beat its k-th.
+// The flat index is exact, so every answer must pass. HNSW passes the last
+// check when the walk sees the whole graph (ef above the node count, which
+// the writer keeps below 2,000 by compacting); smaller ef values are checked
+// for the rest and their recall is printed.
+//
+// Threads are std::threads; the writer runs in a one-thread arena. Under
+// ThreadSanitizer, tests/sanitizer_env_test.cc keeps oneTBB on the calling
+// thread, so nothing here relies on TBB workers.
+#include <gtest/gtest.h>
+#include <tbb/task_arena.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/index/index.h"
+#include "core/vector/vector_index.h"
+#include "tests/index/tiny_corpus.h"
+#include "tests/vector/test_data.h"
+
+namespace medsearch {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double soak_seconds(double share) {
+  const char* s = std::getenv("MEDSEARCH_SOAK_SECONDS");
+  const double total = s && std::atof(s) > 0 ? std::atof(s) : 20.0;
+  return total * share;
+}
+
+// Resident set size in MB.
+double rss_mb() {
+  std::ifstream in("/proc/self/statm");
+  size_t pages = 0, resident = 0;
+  in >> pages >> resident;
+  return static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE)) / (1 << 20);
+}
+
+constexpr double kMaxGrowthMb = 64;
+
+// AddressSanitizer holds freed memory in quarantine (256 MB by default) and
+// ThreadSanitizer maps shadow for every new address, so resident memory
+// grows under them whatever the code does: there it is printed, not checked.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kCheckMemory = false;
+#else
+constexpr bool kCheckMemory = true;
+#endif
+
+// The first few failure messages of a soak, from any thread.
+class Failures {
+ public:
+  void add(const std::string& what) {
+    std::lock_guard lock(mu_);
+    if (++count_ <= 10) first_.push_back(what);
+  }
+  size_t count() const {
+    std::lock_guard lock(mu_);
+    return count_;
+  }
+  std::string report() const {
+    std::lock_guard lock(mu_);
+    std::string out;
+    for (const auto& f : first_) out += f + "\n";
+    return out;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  size_t count_ = 0;
+  std::vector<std::string> first_;
+};
+
+// ---------------------------------------------------------------- VectorIndex
+
+namespace vx = medsearch::vector;
+
+constexpr size_t kDim = 32;
+constexpr vx::DocId kStable = 600;      // ids [0, kStable): added first, never removed
+constexpr size_t kPool = 4096;          // writer's vectors: id i uses pool row i % kPool
+constexpr size_t kBatch = 50;           // rows per add() and per remove()
+constexpr size_t kLiveMutable = 600;    // the writer removes when more of its ids are live
+constexpr size_t kCompactAfter = 600;   // removed ids between compactions
+constexpr size_t kRing = 1u << 18;      // removal records kept (see VectorSoak::removed)
+constexpr uint32_t kK = 10;
+constexpr uint32_t kWholeGraphEf = 2048;  // > kStable + kLiveMutable + kCompactAfter + kBatch
+
+struct VectorSoak {
+  explicit VectorSoak(vx::IndexKind kind) : kind(kind), removed(kRing) {
+    // One cloud: the writer's rows come from the same clusters as the stable ones.
+    auto data = vx::testing::clustered(kStable + kPool, 64, kDim, 20, true, 11);
+    stable.assign(data.base.begin(), data.base.begin() + kStable * kDim);
+    pool.assign(data.base.begin() + kStable * kDim, data.base.end());
+    queries = std::move(data.queries);
+    nq = queries.size() / kDim;
+    stable_scores.resize(nq * kStable);
+    for (size_t q = 0; q < nq; ++q) {
+      for (vx::DocId s = 0; s < kStable; ++s) stable_scores[q * kStable + s] = dot(&queries[q * kDim], row(s));
+    }
+    for (vx::DocId id = 0; id < (1u << 24); id += 2) even.add(id);
+    for (vx::DocId id = 0; id < kStable; id += 3) few.add(id);
+    vx::IndexOptions o;
+    o.dim = kDim;
+    o.kind = kind;
+    o.metric = vx::Metric::kInnerProduct;
+    o.ef_construction = 64;
+    index = std::move(vx::make_vector_index(o)).value();
+    EXPECT_TRUE(index->add({stable.data(), kStable, kDim, kDim}, {}).is_ok());
+    issued = kStable;
+  }
+
+  const float* row(vx::DocId id) const {
+    return id < kStable ? &stable[size_t{id} * kDim] : &pool[(id % kPool) * kDim];
+  }
+  static double dot(const float* a, const float* b) {
+    double s = 0;
+    for (size_t j = 0; j < kDim; ++j) s += double{a[j]} * b[j];
+    return s;
+  }
+
+  // The writer: add, remove, compact until `stop`. Each round removes the
+  // kBatch / 2 oldest of its live ids and kBatch / 2 others at random, so
+  // its live ids stay within the last ~2,000 it added.
+  void write(const std::atomic<bool>& stop) {
+    std::mt19937 rng(5);
+    std::vector<vx::DocId> live;  // ascending
+    std::vector<float> rows(kBatch * kDim);
+    size_t removed_since_compact = 0;
+    vx::DocId next = kStable;
+    tbb::task_arena one(1);
+    while (!stop.load() && next < (1u << 24) - kBatch) {
+      std::vector<vx::DocId> ids(kBatch);
+      for (size_t i = 0; i < kBatch; ++i) {
+        ids[i] = next + static_cast<vx::DocId>(i);
+        std::copy(row(ids[i]), row(ids[i]) + kDim, rows.begin() + i * kDim);
+      }
+      next += kBatch;
+      issued.store(next);  // before add(): searches may see part of it
+      Status st;
+      one.execute([&] { st = index->add({rows.data(), kBatch, kDim, kDim}, ids); });
+      if (!st.is_ok()) failures.add("add: " + st.to_string());
+      adds += kBatch;
+      live.insert(live.end(), ids.begin(), ids.end());
+      if (live.size() > kLiveMutable) {
+        std::shuffle(live.begin() + kBatch / 2, live.end(), rng);
+        std::vector<vx::DocId> gone(live.begin(), live.begin() + kBatch);
+        live.erase(live.begin(), live.begin() + kBatch);
+        std::sort(live.begin(), live.end());
+        if (Status r = index->remove(gone); !r.is_ok()) failures.add("remove: " + r.to_string());
+        // Published only after remove() returned: a search that starts after
+        // seen `seq` = s must not return `gone`.
+        const uint64_t s = seq.load() + 1;
+        for (vx::DocId id : gone) removed[id % kRing].store(s << 32 | id);
+        oldest_live.store(live.empty() ? next : live.front());
+        seq.store(s);
+        removes += kBatch;
+        removed_since_compact += kBatch;
+      }
+      if (removed_since_compact >= kCompactAfter) {
+        one.execute([&] { st = index->compact(); });
+        if (!st.is_ok()) failures.add("compact: " + st.to_string());
+        removed_since_compact = 0;
+        ++compactions;
+      }
+      // The flat index takes a batch in ~0.1 ms: pace it, or it would run out
+      // of ids (2^24, the filters' range) in long soaks and starve searches.
+      if (kind == vx::IndexKind::kFlat) std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+  }
+
+  // A searcher: random queries, batch sizes, ef and filters until `stop`.
+  void search(const std::atomic<bool>& stop, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::vector<float> qs(8 * kDim);
+    std::vector<size_t> which(8);
+    std::vector<vx::DocId> ids(8 * kK);
+    std::vector<float> scores(8 * kK);
+    while (!stop.load()) {
+      // 8: the flat index's GEMM path; HNSW walks each query alone anyway.
+      const size_t n = rng() % 2 ? 1 : (kind == vx::IndexKind::kFlat ? 8 : 2);
+      for (size_t i = 0; i < n; ++i) {
+        which[i] = rng() % nq;
+        std::copy(&queries[which[i] * kDim], &queries[(which[i] + 1) * kDim], qs.begin() + i * kDim);
+      }
+      vx::SearchParams p;
+      p.k = kK;
+      const bool whole = kind == vx::IndexKind::kFlat || rng() % 3 == 0;
+      p.ef = whole ? kWholeGraphEf : (rng() % 2 ? 16 : 64);
+      // even: HNSW walks the graph, flat scans; few: HNSW scans the allowed
+      // ids (or walks, forced), flat visits them.
+      switch (rng() % 4) {
+        case 0: p.filter = &even; break;
+        case 1: p.filter = &few; break;
+        case 2: p.filter = &few; p.filter_mode = vx::FilterMode::kGraph; break;
+        default: break;
+      }
+      const uint64_t started = seq.load();
+      const vx::DocId oldest = oldest_live.load();
+      const Status st = index->search({qs.data(), n, kDim, kDim}, p, ids, scores);
+      const vx::DocId added = issued.load();
+      if (!st.is_ok()) {
+        failures.add("search: " + st.to_string());
+        continue;
+      }
+      for (size_t i = 0; i < n; ++i) {
+        check(which[i], p, whole, started, oldest, added, &ids[i * kK], &scores[i * kK]);
+      }
+      searches += n;
+    }
+  }
+
+  // `started`, `oldest`: seq and oldest_live before the search; `added`:
+  // issued after it.
+  void check(size_t q, const vx::SearchParams& p, bool whole, uint64_t started, vx::DocId oldest, vx::DocId added,
+             const vx::DocId* ids, const float* scores) {
+    const float* query = &queries[q * kDim];
+    auto fail = [&](const std::string& what) {
+      failures.add("query " + std::to_string(q) + " ef " + std::to_string(p.ef) + (p.filter ? " filtered" : "") +
+                   ": " + what);
+    };
+    size_t filled = 0;
+    std::vector<bool> returned(kStable, false);
+    for (size_t i = 0; i < kK; ++i) {
+      const vx::DocId id = ids[i];
+      if (id == vx::kInvalidDocId) continue;
+      if (filled++ != i) return fail("an empty slot before a hit");
+      if (id >= added) return fail("id " + std::to_string(id) + " was never added");
+      if (id >= kStable) {
+        const uint64_t record = removed[id % kRing].load();
+        bool gone = id < oldest;  // all the writer's ids below it were removed
+        if (static_cast<vx::DocId>(record) == id) {
+          gone = gone || (record >> 32) <= started;
+        } else if (record != 0 && static_cast<vx::DocId>(record) > id) {
+          ++unverified;  // the record was reused during a (very slow) search
+        }
+        if (gone) return fail("id " + std::to_string(id) + " was removed before the search");
+      }
+      if (p.filter && !p.filter->contains(id)) return fail("id " + std::to_string(id) + " is not allowed");
+      const double exact = dot(query, row(id));
+      if (std::abs(scores[i] - exact) > 1e-4) {
+        return fail("id " + std::to_string(id) + " scored " + std::to_string(scores[i]) + ", exactly " +
+                    std::to_string(exact));
+      }
+      if (i > 0 && scores[i] > scores[i - 1]) return fail("scores not descending");
+      for (size_t j = 0; j < i; ++j) {
+        if (ids[j] == id) return fail("id " + std::to_string(id) + " twice");
+      }
+      if (id < kStable) returned[id] = true;
+    }
+    // Stable ids that beat the k-th hit must all be there.
+    const double kth = filled == kK ? scores[kK - 1] : -1e30;
+    size_t should = 0, found = 0;
+    for (vx::DocId s = 0; s < kStable; ++s) {
+      if (p.filter && !p.filter->contains(s)) continue;
+      if (stable_scores[q * kStable + s] > kth + 1e-4) {
+        ++should;
+        found += returned[s];
+      }
+    }
+    if (whole) {
+      if (found != should) {
+        fail("missing " + std::to_string(should - found) + " stable ids that beat the k-th hit (" +
+             std::to_string(kth) + ")");
+      }
+    } else {
+      stable_should += should;
+      stable_found += found;
+    }
+  }
+
+  vx::IndexKind kind;
+  std::unique_ptr<vx::VectorIndex> index;
+  std::vector<float> stable, pool, queries;
+  size_t nq = 0;
+  std::vector<double> stable_scores;  // query x stable id
+  vx::IdFilter even, few;  // even ids below 2^24; every third stable id
+  std::atomic<vx::DocId> issued{0};
+  std::atomic<uint64_t> seq{0};
+  std::atomic<vx::DocId> oldest_live{kStable};
+  // Removed id i: removed[i % kRing] = seq << 32 | i, seq published after its
+  // remove() returned. The writer's live ids span fewer than kRing ids, so a
+  // record is overwritten only long after its id is below oldest_live.
+  std::vector<std::atomic<uint64_t>> removed;
+  std::atomic<size_t> searches{0}, adds{0}, removes{0}, compactions{0}, stable_should{0}, stable_found{0},
+      unverified{0};
+  Failures failures;
+};
+
+void run_vector_soak(vx::IndexKind kind, double seconds, const char* label) {
+  VectorSoak soak(kind);
+  std::atomic<bool> stop{false}, stop_searchers{false};
+  std::thread writer([&] { soak.write(stop); });
+  std::vector<std::thread> searchers;
+  for (uint32_t t = 0; t < 3; ++t) searchers.emplace_back([&, t] { soak.search(stop_searchers, 100 + t); });
+  const auto start = Clock::now();
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds * 0.1));
+  const double rss_start = rss_mb();
+  const size_t searches_start = soak.searches.load();
+  std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(
+                                            std::chrono::duration<double>(seconds)));
+  const double rss_end = rss_mb();
+  stop = true;
+  writer.join();
+  stop_searchers = true;
+  for (auto& t : searchers) t.join();
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  const double recall = soak.stable_should ? double(soak.stable_found) / double(soak.stable_should) : 1.0;
+  std::printf(
+      "[ soak     ] %s: %.1f s, %zu searches (%zu after warm-up), %zu adds, %zu removes, %zu compactions, %zu live; "
+      "small-ef stable recall %.4f; %zu hits unverifiable; RSS %.1f -> %.1f MB (%+.1f)\n",
+      label, elapsed, soak.searches.load(), soak.searches.load() - searches_start, soak.adds.load(),
+      soak.removes.load(), soak.compactions.load(), soak.index->size(), recall, soak.unverified.load(), rss_start,
+      rss_end,
+      rss_end - rss_start);
+  EXPECT_EQ(soak.failures.count(), 0u) << soak.failures.report();
+  EXPECT_GT(soak.searches.load(), 0u);
+  EXPECT_GT(soak.removes.load(), 0u);
+  if (kCheckMemory) {
+    EXPECT_LT(rss_end - rss_start, kMaxGrowthMb);
+  }
+  if (kind == vx::IndexKind::kHnsw) {
+    EXPECT_GT(recall, 0.9);
+  }
+  // Quiet again: the index holds exactly the stable ids and the writer's live ones.
+  EXPECT_EQ(soak.index->size(), kStable + (soak.adds.load() - soak.removes.load()));
+}
+
+TEST(Soak, FlatIndexSearchWhileAddRemoveCompact) {
+  run_vector_soak(vx::IndexKind::kFlat, soak_seconds(0.25), "flat index");
+}
+
+TEST(Soak, HnswIndexSearchWhileAddRemoveCompact) {
+  run_vector_soak(vx::IndexKind::kHnsw, soak_seconds(0.40), "HNSW index");
+}
+
+// ---------------------------------------------------------------- Index
+
+// Every mode and level from several threads (and batches, and a thread that
+// churns the query-vector cache with new texts) equals the single-threaded
+// answer computed first.
+TEST(Soak, IndexSearchesInEveryModeFromManyThreads) {
+  using testing::answer;
+  const double seconds = soak_seconds(0.35);
+  BuildOptions options;
+  options.exact_below = 0;  // the dense side is an HNSW graph
+  auto built = Index::build(testing::corpus("s", 150, 21), options, nullptr, std::make_shared<testing::TinyEmbedder>());
+  ASSERT_TRUE(built.is_ok()) << built.status().to_string();
+  const Index& index = **built;
+
+  struct Case {
+    std::string query;
+    SearchMode mode;
+    ResultLevel level;
+    std::string expected;
+  };
+  std::vector<Case> cases;
+  std::vector<std::string> queries = testing::kQueries;
+  queries.insert(queries.end(), {"radiation surgery", "platinum dose toxicity", "biopsy staging pleural"});
+  for (const auto& q : queries) {
+    for (SearchMode mode : testing::modes_of(index)) {
+      for (ResultLevel level : {ResultLevel::kPassage, ResultLevel::kDocument}) {
+        cases.push_back({q, mode, level, answer(index, q, mode, level)});
+        ASSERT_EQ(cases.back().expected.find(" error "), std::string::npos) << cases.back().expected;
+      }
+    }
+  }
+
+  Failures failures;
+  std::atomic<bool> stop{false};
+  std::atomic<size_t> searches{0}, batches{0}, churned{0};
+  std::vector<std::thread> threads;
+  for (uint32_t t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(40 + t);
+      while (!stop.load()) {
+        const Case& c = cases[rng() % cases.size()];
+        if (std::string got = answer(index, c.query, c.mode, c.level); got != c.expected) {
+          failures.add("got      " + got + "\nexpected " + c.expected);
+        }
+        ++searches;
+      }
+    });
+  }
+  // search_batch in one mode at a time, compared query by query.
+  threads.emplace_back([&] {
+    std::mt19937 rng(50);
+    while (!stop.load()) {
+      const SearchMode mode = testing::modes_of(index)[rng() % 4];
+      SearchOptions o;
+      o.k = 8;
+      o.mode = mode;
+      auto batch = index.search_batch(queries, o);
+      if (!batch) {
+        failures.add("search_batch: " + batch.status().to_string());
+        continue;
+      }
+      for (size_t i = 0; i < queries.size(); ++i) {
+        const std::string expected = answer(index, queries[i], mode, ResultLevel::kPassage);
+        std::string got = queries[i] + " mode " + std::to_string(static_cast<int>(mode)) + " level 0:";
+        for (const auto& h : (*batch)[i]) {
+          char score[64];
+          std::snprintf(score, sizeof(score), "%a", static_cast<double>(h.score));
+          got += " " + h.passage_id + "=" + score + "[" + h.text + "]";
+        }
+        if (got != expected) failures.add("search_batch got " + got + "\nexpected " + expected);
+      }
+      ++batches;
+    }
+  });
+  // New texts push the cached query vectors out (the cache holds 4,096).
+  threads.emplace_back([&] {
+    SearchOptions o;
+    o.mode = SearchMode::kDense;
+    for (size_t i = 0; !stop.load(); ++i) {
+      auto r = index.search_scored("lung trial " + std::to_string(i), o);
+      if (!r) failures.add("churn: " + r.status().to_string());
+      ++churned;
+    }
+  });
+
+  const auto start = Clock::now();
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds * 0.1));
+  const double rss_start = rss_mb();
+  std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(
+                                            std::chrono::duration<double>(seconds)));
+  const double rss_end = rss_mb();
+  stop = true;
+  for (auto& t : threads) t.join();
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  std::printf(
+      "[ soak     ] Index, %zu cases: %.1f s, %zu checked searches, %zu search_batch calls of %zu, %zu cache-churning "
+      "searches; RSS %.1f -> %.1f MB (%+.1f)\n",
+      cases.size(), elapsed, searches.load(), batches.load(), queries.size(), churned.load(), rss_start, rss_end,
+      rss_end - rss_start);
+  EXPECT_EQ(failures.count(), 0u) << failures.report();
+  EXPECT_GT(searches.load(), 0u);
+  if (kCheckMemory) {
+    EXPECT_LT(rss_end - rss_start, kMaxGrowthMb);
+  }
+}
+
+}  // namespace
+}  // namespace medsearch
