@@ -420,7 +420,9 @@ Result<std::string> current_generation(const fs::path& dir) {
   }
   std::string gen = *current;
   while (!gen.empty() && (gen.back() == '\n' || gen.back() == '\r')) gen.pop_back();
-  if (gen.rfind("gen-", 0) != 0 || gen.find('/') != std::string::npos) {
+  // save() writes "gen-" and digits. Anything else (a '/', or a NUL that the
+  // OS would cut the path at) does not name a generation.
+  if (gen.size() <= 4 || gen.rfind("gen-", 0) != 0 || gen.find_first_not_of("0123456789", 4) != std::string::npos) {
     return Status::corrupt(dir.string() + "/" + kCurrentFile + " does not name a generation");
   }
   std::error_code ec;

@@ -512,6 +512,9 @@ void Analyzer::analyze(std::string_view text, std::vector<Token>* out) const {
         entry.word = term;
         entry.stem.assign(reinterpret_cast<const char*>(stemmed),
                           static_cast<size_t>(sb_stemmer_length(stemmer)));
+        // Porter stems "s" to nothing; an empty term would make every such
+        // word match every other, so the word stays as it is.
+        if (entry.stem.empty()) entry.stem = term;
       }
       token.term = entry.stem;
       return;
