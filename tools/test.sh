@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
 # All tests: set up and build, then the C++ tests (ctest), the Python tests
-# (pytest), the CLI end-to-end test and the installation test.
+# (pytest), the CLI end-to-end test and the installation test, then the C++
+# tests again under AddressSanitizer+UBSan and under ThreadSanitizer
+# (tools/sanitize.sh) and a short libFuzzer run of every fuzz target
+# (tools/fuzz.sh, MEDSEARCH_FUZZ_SECONDS each, default 20).
+# MEDSEARCH_SKIP_SLOW=1 leaves out the sanitizer and fuzzing runs (local use;
+# CI runs everything). Longer runs: MEDSEARCH_SANITIZE_FULL=1 tools/sanitize.sh,
+# tools/fuzz.sh 600.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -14,3 +20,14 @@ echo "== Python tests (pytest)"
 
 echo "== Installation test (find_package(medsearch) from an outside project)"
 bash tests/install/run.sh "$ROOT"
+
+if [ "${MEDSEARCH_SKIP_SLOW:-0}" = 1 ]; then
+  echo "== Sanitizers and fuzzing skipped (MEDSEARCH_SKIP_SLOW=1)"
+  exit 0
+fi
+
+echo "== C++ tests under sanitizers (ASan+UBSan, TSan)"
+tools/sanitize.sh all
+
+echo "== Fuzzing (libFuzzer, ${MEDSEARCH_FUZZ_SECONDS:-20} s per target)"
+tools/fuzz.sh "${MEDSEARCH_FUZZ_SECONDS:-20}"

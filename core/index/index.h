@@ -85,8 +85,9 @@ struct SearchOptions {
   // sets (0.45-0.5 per fold, tools/train_reranker.py); convex beat RRF on all three.
   float convex_weight = 0.5f;
   uint32_t rerank_depth = 100;    // fused candidates the reranker rescores (the whole pool by default)
-  // Passage level: at most this many passages of one document (0: no limit).
-  // Document level always shows one passage per document.
+  // Hybrid and rerank modes, passage level: at most this many passages of one
+  // document (0: no limit). Document level always shows one passage per
+  // document; bm25 and dense passage-level results are not grouped.
   uint32_t max_per_document = 3;
   // Maximal marginal relevance (core/rank/diversify.h), hybrid and rerank
   // modes: 1 ranks by score alone; lower values push near-duplicates down.
