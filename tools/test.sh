@@ -3,7 +3,7 @@
 # (pytest), the CLI end-to-end test and the installation test, then the C++
 # tests again under AddressSanitizer+UBSan and under ThreadSanitizer
 # (tools/sanitize.sh) and a short libFuzzer run of every fuzz target
-# (tools/fuzz.sh, MEDSEARCH_FUZZ_SECONDS each, default 20).
+# (tools/fuzz.sh, MEDSEARCH_FUZZ_SECONDS each, default 10).
 # MEDSEARCH_SKIP_SLOW=1 leaves out the sanitizer and fuzzing runs (local use;
 # CI runs everything). Longer runs: MEDSEARCH_SANITIZE_FULL=1 tools/sanitize.sh,
 # tools/fuzz.sh 600.
@@ -29,5 +29,5 @@ fi
 echo "== C++ tests under sanitizers (ASan+UBSan, TSan)"
 tools/sanitize.sh all
 
-echo "== Fuzzing (libFuzzer, ${MEDSEARCH_FUZZ_SECONDS:-20} s per target)"
-tools/fuzz.sh "${MEDSEARCH_FUZZ_SECONDS:-20}"
+echo "== Fuzzing (libFuzzer, ${MEDSEARCH_FUZZ_SECONDS:-10} s per target)"
+tools/fuzz.sh "${MEDSEARCH_FUZZ_SECONDS:-10}"

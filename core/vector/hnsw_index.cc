@@ -16,6 +16,14 @@
 #define xgetbv medsearch_hnswlib_xgetbv
 #define AVXCapable medsearch_hnswlib_AVXCapable
 #define AVX512Capable medsearch_hnswlib_AVX512Capable
+// hnswlib 0.6.2's searchBaseLayer() prefetches the neighbour after the last
+// one, reading 4 bytes at the end of an upper-layer link list, 3 of them past
+// the allocation (inside malloc's rounding, so harmless in practice, but
+// AddressSanitizer stops there). The prefetches exist only with USE_SSE, and
+// hnswlib's own SIMD distances are unused (KernelSpace), so ASan builds drop them.
+#if defined(__SANITIZE_ADDRESS__)
+#define NO_MANUAL_VECTORIZATION
+#endif
 #include <hnswlib/hnswlib.h>
 #undef cpuid
 #undef xgetbv
