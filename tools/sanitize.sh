@@ -93,17 +93,17 @@ run_variant() {
   total="$(sed -nE 's/.*failed out of ([0-9]+).*/\1/p' <<<"$line")"
   failed="$(sed -nE 's/.*, ([0-9]+) tests? failed out of.*/\1/p' <<<"$line")"
   reports="$(grep -cE "$REPORT_RE" "$dir/Testing/Temporary/LastTest.log" 2>/dev/null || true)"
-  local times="configure+build $(fmt $((t1 - t0))) (cpu $(fmt $((c1 - c0)))), tests $(fmt $((t2 - t1))) (cpu $(fmt $((c2 - c1))))"
+  local timing="configure+build $(fmt $((t1 - t0))) (cpu $(fmt $((c1 - c0)))), tests $(fmt $((t2 - t1))) (cpu $(fmt $((c2 - c1))))"
   if [ "$rc" != 0 ] || [ -z "$total" ] || [ "${reports:-0}" != 0 ]; then
     cat "$test_log" >&2
     if [ "${reports:-0}" != 0 ]; then
       log "$v: sanitizer reports in $dir/Testing/Temporary/LastTest.log:"
       grep -nE "$REPORT_RE" "$dir/Testing/Temporary/LastTest.log" | head -n 20 >&2
     fi
-    summaries+=("$v: FAILED: ${failed:-?} of ${total:-?} tests failed, ${reports:-0} sanitizer report lines; $times (log: $test_log)")
+    summaries+=("$v: FAILED: ${failed:-?} of ${total:-?} tests failed, ${reports:-0} sanitizer report lines; $timing (log: $test_log)")
     return 1
   fi
-  summaries+=("$v: ${total} tests passed, 0 sanitizer reports; $times$excluded")
+  summaries+=("$v: ${total} tests passed, 0 sanitizer reports; $timing$excluded")
 }
 
 for v in "${variants[@]}"; do
