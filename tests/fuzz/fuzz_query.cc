@@ -30,34 +30,12 @@
 
 #include "core/index/index.h"
 #include "core/io/corpus_reader.h"
-#include "core/text/analyzer.h"
 #include "tests/fuzz/fuzz_util.h"
+#include "tests/index/tiny_corpus.h"
 
 namespace {
 
 using namespace medsearch;
-
-// Bag of hashed terms, L2-normalised (as in tests/index/index_dense_test.cc).
-class HashEmbedder final : public embed::Embedder {
- public:
-  uint32_t dim() const override { return 16; }
-  std::string model_id() const override { return "fuzz-hash-16"; }
-  Status embed(std::span<const std::string_view> texts, embed::TextKind, std::span<float> out) const override {
-    if (out.size() != texts.size() * dim()) return Status::invalid_argument("bad output size");
-    for (size_t i = 0; i < texts.size(); ++i) {
-      float* v = out.data() + i * dim();
-      std::fill(v, v + dim(), 0.0f);
-      for (const auto& t : analyzer_.terms(texts[i])) v[std::hash<std::string>{}(t) % dim()] += 1.0f;
-      float norm = 0;
-      for (uint32_t j = 0; j < dim(); ++j) norm += v[j] * v[j];
-      for (uint32_t j = 0; j < dim() && norm > 0; ++j) v[j] /= std::sqrt(norm);
-    }
-    return Status::ok();
-  }
-
- private:
-  text::Analyzer analyzer_;
-};
 
 io::Document markdown(std::string id, std::string url, std::string reviewed, std::string title, std::string body) {
   io::Document d;
@@ -119,7 +97,7 @@ std::unique_ptr<Index> make_index(int kind) {
   options.markdown_chunker.overlap_tokens = 4;
   options.exact_below = kind == 1 ? 0 : 5000;
   std::shared_ptr<const embed::Embedder> embedder;
-  if (kind != 2) embedder = std::make_shared<HashEmbedder>();
+  if (kind != 2) embedder = std::make_shared<testing::TinyEmbedder>();
   auto index = Index::build(corpus(), options, nullptr, embedder);
   FUZZ_CHECK(index.is_ok(), index.status().to_string());
   return std::move(index).value();
