@@ -23,11 +23,12 @@ cd "$ROOT"
 # Both: the encoder tests that push all 269 golden texts through the model.
 # The sanitizers check every load and store of the GEMM kernels, so each takes
 # 5-8 minutes on two shared cores (6 s in Release).
-SLOW='^BertEncoderTest\.(ReproducesGoldenFromText|ReproducesGoldenFromIds|BatchEqualsOneByOne)$'
+# (Both precisions: Precisions/BertEncoderTest.<name>/{float32,bfloat16}.)
+SLOW='^Precisions/BertEncoderTest\.(ReproducesGoldenFromText|ReproducesGoldenFromIds|BatchEqualsOneByOne)/'
 # ASan: ConcurrentEmbedGivesIdenticalResults too (~5 minutes). It is the
 # encoder's thread-safety test, so TSan keeps it; under ASan the forward pass
 # stays covered by the other BertEncoderTest and DamagedModelTest cases.
-ASAN_SKIP="$SLOW|^BertEncoderTest\.ConcurrentEmbedGivesIdenticalResults\$"
+ASAN_SKIP="$SLOW|^Precisions/BertEncoderTest\.ConcurrentEmbedGivesIdenticalResults/"
 # TSan: slow tests that start no thread of their own (they may fork). Under
 # TSan oneTBB runs on the calling thread (tests/sanitizer_env_test.cc), so
 # these are single-threaded there and TSan has nothing to check; ASan runs them.

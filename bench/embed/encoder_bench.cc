@@ -18,7 +18,14 @@
 //                           (no tokenization), the caller's default arena
 //                           (up to 48 tokens the GEMMs split their columns
 //                           across its threads); GFLOPs by the wall clock.
+//  BM_Bf16Gemm/m/n/k        the same shapes through the AMX bfloat16 GEMM of
+//                           Precision::kBFloat16 (single-threaded).
 //  BM_Load                  BertEncoder::load of the cached model.
+//
+// BM_Encode, BM_SingleText and BM_QueryLatency take a last argument bf16:
+// 0 = float32, 1 = bfloat16 (skipped without AMX-BF16). The roofline stays
+// the float32 SGEMM rate, so a bfloat16 ratio above 1 is what lower precision
+// buys.
 //  BM_QueryLatency          one PubMedQA question (~20 tokens) per call, the
 //                           caller's default arena; p50_us / p99_us.
 //
@@ -35,28 +42,52 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "core/embed/bert_encoder.h"
+#include "core/embed/kernels/bf16_gemm.h"
 
 namespace medsearch::embed {
 namespace {
 
 constexpr size_t kTokensPerCall = 8192;
 
-const BertEncoder& encoder() {
-  static std::unique_ptr<BertEncoder> enc = [] {
-    auto r = BertEncoder::load(default_model_dir());
-    if (!r) {
+// The encoder at a precision, loaded once; nullptr (and a message in *why)
+// when this machine cannot run it.
+const BertEncoder* encoder_or_null(Precision p, std::string* why = nullptr) {
+  static std::unique_ptr<BertEncoder> encoders[2];
+  static std::string reasons[2];
+  static std::once_flag once[2];
+  const int i = static_cast<int>(p);
+  std::call_once(once[i], [&] {
+    auto r = BertEncoder::load(default_model_dir(), p);
+    if (r) {
+      encoders[i] = std::move(r).value();
+    } else if (p == Precision::kFloat32) {
       std::fprintf(stderr, "%s\n", r.status().to_string().c_str());
       std::exit(1);
+    } else {
+      reasons[i] = r.status().message();
     }
-    return std::move(r).value();
-  }();
-  return *enc;
+  });
+  if (why != nullptr) *why = reasons[i];
+  return encoders[i].get();
+}
+
+const BertEncoder& encoder() { return *encoder_or_null(Precision::kFloat32); }
+
+// The benchmarks' last argument: 0 = float32, 1 = bfloat16 (skipped where the
+// CPU has no AMX-BF16).
+const BertEncoder* encoder_for(benchmark::State& state, int arg) {
+  const Precision p = state.range(arg) != 0 ? Precision::kBFloat16 : Precision::kFloat32;
+  std::string why;
+  const BertEncoder* enc = encoder_or_null(p, &why);
+  if (enc == nullptr) state.SkipWithError(why.c_str());
+  return enc;
 }
 
 std::vector<std::string> read_texts(const std::string& file, size_t limit) {
@@ -181,12 +212,41 @@ BENCHMARK(BM_EigenSgemm)
     ->Args({20, 1536, 384})     // a query
     ->Unit(benchmark::kMillisecond);  // single-threaded: rates per CPU second
 
+// The AMX bfloat16 GEMM of Precision::kBFloat16 (C += A W^T, A rounded on
+// the way in), single-threaded, at the same shapes.
+void BM_Bf16Gemm(benchmark::State& state) {
+  if (!kernels::amx_bf16_available()) {
+    state.SkipWithError(kernels::amx_bf16_unavailable_reason());
+    return;
+  }
+  const size_t m = state.range(0), n = state.range(1), k = state.range(2);
+  std::vector<float> a(m * k, 0.5f), w(n * k, 0.25f), c(m * n);
+  const kernels::Bf16PackedWeights packed(w.data(), n, k);
+  std::vector<uint16_t> scratch;
+  for (auto _ : state) {
+    kernels::bf16_gemm_add(m, a.data(), packed, c.data(), n, scratch);
+    benchmark::DoNotOptimize(c.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["GFLOPs"] =
+      benchmark::Counter(2.0 * m * n * k * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_Bf16Gemm)
+    ->Args({512, 1536, 384})
+    ->Args({512, 384, 1536})
+    ->Args({512, 1152, 384})
+    ->Args({512, 384, 384})
+    ->Args({20, 1536, 384})
+    ->Unit(benchmark::kMicrosecond);
+
 void BM_Encode(benchmark::State& state) {
   const size_t tokens = static_cast<size_t>(state.range(0));
   const int threads = static_cast<int>(state.range(1));
   const auto& texts = passages(tokens);
   std::vector<std::string_view> views(texts.begin(), texts.end());
-  const BertEncoder& enc = encoder();
+  const BertEncoder* found = encoder_for(state, 2);
+  if (found == nullptr) return;
+  const BertEncoder& enc = *found;
   double flops = 0, total_tokens = 0;
   for (const auto& t : texts) {
     const size_t n = enc.tokenizer().encode(t, enc.config().max_seq_length).size();
@@ -221,15 +281,17 @@ void BM_Encode(benchmark::State& state) {
   state.counters["avg_tokens"] = total_tokens / texts.size();
 }
 BENCHMARK(BM_Encode)
-    ->ArgNames({"tokens", "threads"})
-    ->ArgsProduct({{16, 128, 256}, {1, 2}})
+    ->ArgNames({"tokens", "threads", "bf16"})
+    ->ArgsProduct({{16, 128, 256}, {1, 2}, {0, 1}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(2.0);
 
 void BM_QueryLatency(benchmark::State& state) {
   static const auto queries = read_texts(MEDSEARCH_SHARED_DATA "/pubmedqa/queries.jsonl", 500);
-  const BertEncoder& enc = encoder();
+  const BertEncoder* found = encoder_for(state, 0);
+  if (found == nullptr) return;
+  const BertEncoder& enc = *found;
   std::vector<float> out(enc.dim());
   std::vector<double> micros;
   double total_tokens = 0;
@@ -253,7 +315,9 @@ void BM_QueryLatency(benchmark::State& state) {
 // a single short input, where the GEMMs have few rows.
 void BM_SingleText(benchmark::State& state) {
   const auto tokens = static_cast<size_t>(state.range(0));
-  const BertEncoder& enc = encoder();
+  const BertEncoder* found = encoder_for(state, 1);
+  if (found == nullptr) return;
+  const BertEncoder& enc = *found;
   const std::vector<std::vector<int32_t>> ids = {enc.tokenizer().encode(passages(256)[0], tokens)};
   std::vector<float> out(enc.dim());
   for (auto _ : state) {
@@ -264,12 +328,8 @@ void BM_SingleText(benchmark::State& state) {
       benchmark::Counter(enc.flops(static_cast<uint32_t>(tokens)) * state.iterations() / 1e9, benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_SingleText)
-    ->ArgName("tokens")
-    ->Arg(8)
-    ->Arg(24)
-    ->Arg(48)
-    ->Arg(64)
-    ->Arg(128)
+    ->ArgNames({"tokens", "bf16"})
+    ->ArgsProduct({{8, 24, 48, 64, 128}, {0, 1}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
@@ -283,7 +343,7 @@ void BM_Load(benchmark::State& state) {
 }
 BENCHMARK(BM_Load)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(5);
 
-BENCHMARK(BM_QueryLatency)->Unit(benchmark::kMicrosecond)->UseRealTime()->MinTime(2.0);
+BENCHMARK(BM_QueryLatency)->ArgName("bf16")->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond)->UseRealTime()->MinTime(2.0);
 
 }  // namespace
 }  // namespace medsearch::embed

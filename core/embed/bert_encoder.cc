@@ -31,6 +31,7 @@
 #define EIGEN_DONT_PARALLELIZE
 
 #include "core/embed/bert_encoder.h"
+#include "core/embed/kernels/bf16_gemm.h"
 
 #include <fcntl.h>
 #include <simdjson.h>
@@ -449,15 +450,29 @@ class SafeTensors {
 // ---------------------------------------------------------------------------
 // Weights: every matrix is [out, in], row-major, as in the checkpoint.
 
+// A linear layer's weights: float32, or (Precision::kBFloat16) only their
+// bfloat16 tiles.
+struct Linear {
+  RowMatrix w;
+  kernels::Bf16PackedWeights w16;
+
+  // Keeps only the bfloat16 copy when asked and the shape allows it.
+  void set_precision(Precision p) {
+    if (p != Precision::kBFloat16 || !kernels::Bf16PackedWeights::supports(w.rows(), w.cols())) return;
+    w16 = kernels::Bf16PackedWeights(w.data(), w.rows(), w.cols());
+    w.resize(0, 0);
+  }
+};
+
 struct LayerWeights {
-  RowMatrix qkv_w;  // 3H x H: query / sqrt(d), key, value stacked
+  Linear qkv;  // 3H x H: query / sqrt(d), key, value stacked
   RowVector qkv_b;  // 3H
-  RowMatrix attn_out_w;  // H x H
+  Linear attn_out;  // H x H
   RowVector attn_out_b;
   RowVector ln1_g, ln1_b;
-  RowMatrix ffn_in_w;  // I x H
+  Linear ffn_in;  // I x H
   RowVector ffn_in_b;
-  RowMatrix ffn_out_w;  // H x I
+  Linear ffn_out;  // H x I
   RowVector ffn_out_b;
   RowVector ln2_g, ln2_b;
 };
@@ -468,6 +483,7 @@ struct Workspace {
   Eigen::VectorXf a;       // M x max(4H, I): qkv (M x 3H) then ctx (M x H), later the FFN's M x I
   Eigen::VectorXf scores;  // T x T: one head's attention matrix
   RowVector pooled;        // H: one text's pooled vector
+  std::vector<uint16_t> a16;  // a GEMM's input rounded to bfloat16 (Precision::kBFloat16)
 
   void reserve(size_t tokens, size_t longest, const BertConfig& c) {
     const size_t wide = std::max<size_t>(4 * c.hidden, c.intermediate);
@@ -562,10 +578,28 @@ void small_m_gemm_add(Index m, Index n, Index k, const float* a, const float* w,
   });
 }
 
-// c += a w^T: the layers' GEMM. Eigen's for big batches, the kernel above for
-// a few rows (it needs n % kBlockCols == 0 and k % kPacket == 0, true of
-// every BERT we know; otherwise Eigen).
-void gemm_add(const MatrixMap& a, const RowMatrix& w, MatrixMap& c) {
+// c += a w^T: the layers' GEMM. In bfloat16 on AMX when the layer has its
+// tiles; else Eigen's for big batches, the kernel above for a few rows (it
+// needs n % kBlockCols == 0 and k % kPacket == 0, true of every BERT we know;
+// otherwise Eigen).
+void gemm_add(const MatrixMap& a, const Linear& layer, MatrixMap& c, Workspace& ws) {
+  if (layer.w16.rows() != 0) {
+    const size_t m = a.rows(), n = layer.w16.rows();
+    if (a.rows() > kSmallRows) {
+      kernels::bf16_gemm_add(m, a.data(), layer.w16, c.data(), n, ws.a16);
+      return;
+    }
+    // A query: its weights stream from memory, so split the columns across
+    // the caller's arena as small_m_gemm_add does (same results at any
+    // thread count: a column's sums do not depend on the split).
+    const uint16_t* a16 = kernels::bf16_round_rows(m, a.cols(), a.data(), ws.a16);
+    constexpr size_t kCols = 128;  // per task
+    tbb::parallel_for(tbb::blocked_range<size_t>(0, (n + kCols - 1) / kCols), [&](const tbb::blocked_range<size_t>& r) {
+      kernels::bf16_gemm_add_rounded(m, a16, layer.w16, r.begin() * kCols, std::min(n, r.end() * kCols), c.data(), n);
+    });
+    return;
+  }
+  const RowMatrix& w = layer.w;
   if (a.rows() <= kSmallRows && w.rows() % kBlockCols == 0 && w.cols() % kPacket == 0) {
     small_m_gemm_add(a.rows(), w.rows(), a.cols(), a.data(), w.data(), c.data());
   } else {
@@ -620,6 +654,7 @@ void eigen_sgemm(int m, int n, int k, const float* a, const float* w, float* c) 
 
 struct BertEncoder::Impl {
   BertConfig config;
+  Precision precision = Precision::kFloat32;
   WordPieceTokenizer tokenizer;
   std::string model_id;
   RowMatrix word;      // vocab x H
@@ -697,30 +732,31 @@ Status BertEncoder::Impl::load_weights(const fs::path& file) {
   for (uint32_t l = 0; l < c.layers; ++l) {
     LayerWeights& w = layers[l];
     const std::string pre = "encoder.layer." + std::to_string(l) + ".";
-    w.qkv_w.resize(3 * H, H);
+    w.qkv.w.resize(3 * H, H);
     w.qkv_b.resize(3 * H);
     const char* parts[] = {"query", "key", "value"};
     for (int j = 0; j < 3; ++j) {
       const std::string t = pre + "attention.self." + parts[j];
       const float scale = j == 0 ? q_scale : 1.0f;
-      MEDSEARCH_RETURN_IF_ERROR(linear(t + ".weight", H, H, w.qkv_w.middleRows(j * H, H), scale));
+      MEDSEARCH_RETURN_IF_ERROR(linear(t + ".weight", H, H, w.qkv.w.middleRows(j * H, H), scale));
       RowVector b;
       MEDSEARCH_RETURN_IF_ERROR(vec(t + ".bias", H, &b));
       w.qkv_b.segment(j * H, H) = b * scale;
     }
-    w.attn_out_w.resize(H, H);
-    MEDSEARCH_RETURN_IF_ERROR(linear(pre + "attention.output.dense.weight", H, H, w.attn_out_w, 1.0f));
+    w.attn_out.w.resize(H, H);
+    MEDSEARCH_RETURN_IF_ERROR(linear(pre + "attention.output.dense.weight", H, H, w.attn_out.w, 1.0f));
     MEDSEARCH_RETURN_IF_ERROR(vec(pre + "attention.output.dense.bias", H, &w.attn_out_b));
     MEDSEARCH_RETURN_IF_ERROR(vec(pre + "attention.output.LayerNorm.weight", H, &w.ln1_g));
     MEDSEARCH_RETURN_IF_ERROR(vec(pre + "attention.output.LayerNorm.bias", H, &w.ln1_b));
-    w.ffn_in_w.resize(I, H);
-    MEDSEARCH_RETURN_IF_ERROR(linear(pre + "intermediate.dense.weight", I, H, w.ffn_in_w, 1.0f));
+    w.ffn_in.w.resize(I, H);
+    MEDSEARCH_RETURN_IF_ERROR(linear(pre + "intermediate.dense.weight", I, H, w.ffn_in.w, 1.0f));
     MEDSEARCH_RETURN_IF_ERROR(vec(pre + "intermediate.dense.bias", I, &w.ffn_in_b));
-    w.ffn_out_w.resize(H, I);
-    MEDSEARCH_RETURN_IF_ERROR(linear(pre + "output.dense.weight", H, I, w.ffn_out_w, 1.0f));
+    w.ffn_out.w.resize(H, I);
+    MEDSEARCH_RETURN_IF_ERROR(linear(pre + "output.dense.weight", H, I, w.ffn_out.w, 1.0f));
     MEDSEARCH_RETURN_IF_ERROR(vec(pre + "output.dense.bias", H, &w.ffn_out_b));
     MEDSEARCH_RETURN_IF_ERROR(vec(pre + "output.LayerNorm.weight", H, &w.ln2_g));
     MEDSEARCH_RETURN_IF_ERROR(vec(pre + "output.LayerNorm.bias", H, &w.ln2_b));
+    for (Linear* lin : {&w.qkv, &w.attn_out, &w.ffn_in, &w.ffn_out}) lin->set_precision(precision);
   }
   return Status::ok();
 }
@@ -752,7 +788,7 @@ void BertEncoder::Impl::forward(std::span<const uint32_t> batch, std::span<const
     // Fused Q/K/V projection.
     MatrixMap qkv(ws.a.data(), M, 3 * H);
     fill_rows(qkv, w.qkv_b);
-    gemm_add(x, w.qkv_w, qkv);
+    gemm_add(x, w.qkv, qkv, ws);
 
     // Attention, per text and head, on the text's own rows only.
     MatrixMap ctx(ws.a.data() + M * 3 * H, M, H);
@@ -779,15 +815,15 @@ void BertEncoder::Impl::forward(std::span<const uint32_t> batch, std::span<const
     }
 
     // Output projection onto the residual, then LayerNorm.
-    gemm_add(ctx, w.attn_out_w, x);
+    gemm_add(ctx, w.attn_out, x, ws);
     add_bias_layer_norm(x, &w.attn_out_b, w.ln1_g, w.ln1_b, c.layer_norm_eps);
 
     // Feed-forward: exact GELU, 0.5 x (1 + erf(x / sqrt 2)).
     MatrixMap f(ws.a.data(), M, I);
     fill_rows(f, w.ffn_in_b);
-    gemm_add(x, w.ffn_in_w, f);
+    gemm_add(x, w.ffn_in, f, ws);
     f.array() = 0.5f * f.array() * (1.0f + (f.array() * static_cast<float>(M_SQRT1_2)).erf());
-    gemm_add(f, w.ffn_out_w, x);
+    gemm_add(f, w.ffn_out, x, ws);
     add_bias_layer_norm(x, &w.ffn_out_b, w.ln2_g, w.ln2_b, c.layer_norm_eps);
   }
 
@@ -876,7 +912,22 @@ Status BertEncoder::Impl::run(std::span<const std::span<const int32_t>> seqs, st
 BertEncoder::BertEncoder() : impl_(std::make_unique<Impl>()) {}
 BertEncoder::~BertEncoder() = default;
 
-Result<std::unique_ptr<BertEncoder>> BertEncoder::load(const fs::path& model_dir) {
+Result<Precision> parse_precision(std::string_view name) {
+  if (name == "float32" || name == "fp32" || name == "f32") return Precision::kFloat32;
+  if (name == "bfloat16" || name == "bf16") return Precision::kBFloat16;
+  return Status::invalid_argument("unknown encoder precision '" + std::string(name) +
+                                  "' (expected float32 or bfloat16)");
+}
+
+const char* precision_name(Precision p) { return p == Precision::kBFloat16 ? "bfloat16" : "float32"; }
+
+bool precision_available(Precision p, std::string* why) {
+  if (p == Precision::kFloat32 || kernels::amx_bf16_available()) return true;
+  if (why != nullptr) *why = kernels::amx_bf16_unavailable_reason();
+  return false;
+}
+
+Result<std::unique_ptr<BertEncoder>> BertEncoder::load(const fs::path& model_dir, Precision precision) {
   // First, before any code that may use the wider instructions runs.
   if (const char* missing = missing_cpu_feature()) {
     return Status::invalid_argument(std::string("this CPU lacks ") + missing +
@@ -887,8 +938,13 @@ Result<std::unique_ptr<BertEncoder>> BertEncoder::load(const fs::path& model_dir
   if (!fs::is_directory(model_dir, ec)) {
     return Status::not_found("model directory " + model_dir.string() + " does not exist; " + kFetchHint);
   }
+  if (std::string why; !precision_available(precision, &why)) {
+    return Status::invalid_argument(std::string("encoder precision ") + precision_name(precision) +
+                                    " is not available: " + why + "; use float32");
+  }
   std::unique_ptr<BertEncoder> enc(new BertEncoder());
   Impl& m = *enc->impl_;
+  m.precision = precision;
   MEDSEARCH_RETURN_IF_ERROR(read_config(model_dir, &m.config));
 
   auto tok = WordPieceTokenizer::load(model_dir / "vocab.txt");
@@ -907,6 +963,7 @@ uint32_t BertEncoder::dim() const { return impl_->config.hidden; }
 std::string BertEncoder::model_id() const { return impl_->model_id; }
 const WordPieceTokenizer& BertEncoder::tokenizer() const { return impl_->tokenizer; }
 const BertConfig& BertEncoder::config() const { return impl_->config; }
+Precision BertEncoder::precision() const { return impl_->precision; }
 
 double BertEncoder::flops(uint32_t tokens) const {
   const BertConfig& c = impl_->config;

@@ -29,6 +29,25 @@ namespace medsearch::embed {
 
 enum class Pooling : uint8_t { kMean = 0, kCls = 1 };
 
+// Arithmetic of the dense layers (embeddings, attention, layer norms and
+// pooling are float32 either way).
+//  kFloat32   Eigen SGEMM; reproduces the reference runtime's vectors to
+//             cosine >= 0.9999 (tests/embed/bert_encoder_test.cc).
+//  kBFloat16  inputs and weights rounded to bfloat16, products summed in
+//             float32, on Intel AMX tiles (kernels/bf16_gemm.h): several
+//             times faster; cosine >= 0.999 to the reference. Needs a CPU
+//             with AMX-BF16; load() says so when it is missing.
+// The vectors of both are the same model's (same model_id), so an index
+// built with one can be queried with the other.
+enum class Precision : uint8_t { kFloat32 = 0, kBFloat16 = 1 };
+
+// "float32" / "bfloat16" (also "fp32", "f32", "bf16"); kInvalidArgument otherwise.
+Result<Precision> parse_precision(std::string_view name);
+const char* precision_name(Precision p);
+// Whether this build and machine can run `p` (kFloat32: always); if not,
+// *why says what is missing.
+bool precision_available(Precision p, std::string* why = nullptr);
+
 struct BertConfig {
   uint32_t hidden = 384;
   uint32_t layers = 6;
@@ -53,7 +72,8 @@ class BertEncoder final : public Embedder {
   ~BertEncoder() override;
   // Loads and verifies a model directory. A missing, truncated or
   // wrong-checksum weight file is a clear error that says how to fetch it.
-  static Result<std::unique_ptr<BertEncoder>> load(const std::filesystem::path& model_dir);
+  static Result<std::unique_ptr<BertEncoder>> load(const std::filesystem::path& model_dir,
+                                                    Precision precision = Precision::kFloat32);
 
   uint32_t dim() const override;
   std::string model_id() const override;
@@ -66,6 +86,7 @@ class BertEncoder final : public Embedder {
 
   const WordPieceTokenizer& tokenizer() const;
   const BertConfig& config() const;
+  Precision precision() const;
   // FLOPs of one forward pass over a sequence of `tokens` tokens (for rooflines).
   double flops(uint32_t tokens) const;
 

@@ -91,21 +91,45 @@ Agreement compare(const std::vector<GoldenCase>& golden, const std::vector<float
   return a;
 }
 
-class BertEncoderTest : public ::testing::Test {
+// Agreement with the golden vectors each precision must reach (Precision's
+// contract in bert_encoder.h).
+struct Tolerance {
+  double worst_cosine;
+  double max_abs_diff;
+};
+Tolerance tolerance(Precision p) {
+  return p == Precision::kFloat32 ? Tolerance{0.9999, 1e-4} : Tolerance{0.999, 1e-2};
+}
+
+// Every test runs once per precision; bfloat16 is skipped where the CPU
+// lacks AMX-BF16.
+class BertEncoderTest : public ::testing::TestWithParam<Precision> {
  protected:
   static void SetUpTestSuite() {
     if (!fs::exists(default_model_dir() / "model.safetensors")) return;
-    auto loaded = BertEncoder::load(default_model_dir());
-    ASSERT_TRUE(loaded) << loaded.status().to_string();
-    encoder_ = std::move(loaded).value().release();
+    for (Precision p : {Precision::kFloat32, Precision::kBFloat16}) {
+      if (!precision_available(p)) continue;
+      auto loaded = BertEncoder::load(default_model_dir(), p);
+      ASSERT_TRUE(loaded) << loaded.status().to_string();
+      encoders_[static_cast<int>(p)] = std::move(loaded).value().release();
+    }
   }
   static void TearDownTestSuite() {
-    delete encoder_;
-    encoder_ = nullptr;
+    for (BertEncoder*& e : encoders_) {
+      delete e;
+      e = nullptr;
+    }
   }
   void SetUp() override {
-    if (encoder_ == nullptr) GTEST_SKIP() << "no model at " << default_model_dir() << "; run tools/fetch_model.sh";
+    if (!fs::exists(default_model_dir() / "model.safetensors")) {
+      GTEST_SKIP() << "no model at " << default_model_dir() << "; run tools/fetch_model.sh";
+    }
+    if (std::string why; !precision_available(GetParam(), &why)) GTEST_SKIP() << why;
+    encoder_ = encoders_[static_cast<int>(GetParam())];
+    ASSERT_NE(encoder_, nullptr);
+    ASSERT_EQ(encoder_->precision(), GetParam());
   }
+  void TearDown() override { encoder_ = nullptr; }
 
   static std::vector<float> embed(const std::vector<std::string_view>& texts, TextKind kind = TextKind::kPassage) {
     std::vector<float> out(texts.size() * kDim);
@@ -114,11 +138,18 @@ class BertEncoderTest : public ::testing::Test {
     return out;
   }
 
-  static BertEncoder* encoder_;
+  static BertEncoder* encoders_[2];
+  static BertEncoder* encoder_;  // this test's, from encoders_
 };
+BertEncoder* BertEncoderTest::encoders_[2] = {nullptr, nullptr};
 BertEncoder* BertEncoderTest::encoder_ = nullptr;
 
-TEST_F(BertEncoderTest, ReportsTheModel) {
+INSTANTIATE_TEST_SUITE_P(Precisions, BertEncoderTest, ::testing::Values(Precision::kFloat32, Precision::kBFloat16),
+                         [](const ::testing::TestParamInfo<Precision>& info) {
+                           return std::string(precision_name(info.param));
+                         });
+
+TEST_P(BertEncoderTest, ReportsTheModel) {
   EXPECT_EQ(encoder_->dim(), kDim);
   EXPECT_EQ(encoder_->model_id(), "all-MiniLM-L6-v2@34cb29e344fee166");
   const BertConfig& c = encoder_->config();
@@ -132,19 +163,19 @@ TEST_F(BertEncoderTest, ReportsTheModel) {
   EXPECT_DOUBLE_EQ(encoder_->flops(128), 6.0 * (2.0 * 128 * 384 * 4608 + 4.0 * 128 * 128 * 384));
 }
 
-TEST_F(BertEncoderTest, ReproducesGoldenFromIds) {
+TEST_P(BertEncoderTest, ReproducesGoldenFromIds) {
   const auto golden = read_golden();
   ASSERT_GT(golden.size(), 200u);
   std::vector<std::vector<int32_t>> batch;
   for (const auto& g : golden) batch.push_back(g.ids);
   std::vector<float> got(golden.size() * kDim);
   ASSERT_TRUE(encoder_->embed_ids(batch, got).is_ok());
-  const Agreement a = compare(golden, got, "ids");
-  EXPECT_GE(a.worst_cosine, 0.9999);
-  EXPECT_LT(a.max_abs_diff, 1e-4);
+  const Agreement a = compare(golden, got, precision_name(GetParam()));
+  EXPECT_GE(a.worst_cosine, tolerance(GetParam()).worst_cosine);
+  EXPECT_LT(a.max_abs_diff, tolerance(GetParam()).max_abs_diff);
 }
 
-TEST_F(BertEncoderTest, ReproducesGoldenFromText) {
+TEST_P(BertEncoderTest, ReproducesGoldenFromText) {
   const auto golden = read_golden();
   ASSERT_GT(golden.size(), 200u);
   std::vector<std::string_view> texts;
@@ -157,11 +188,11 @@ TEST_F(BertEncoderTest, ReproducesGoldenFromText) {
   }
   EXPECT_EQ(id_mismatches, 0u);
   const std::vector<float> got = embed(texts);
-  const Agreement a = compare(golden, got, "text");
-  EXPECT_GE(a.worst_cosine, 0.9999);
+  const Agreement a = compare(golden, got, precision_name(GetParam()));
+  EXPECT_GE(a.worst_cosine, tolerance(GetParam()).worst_cosine);
 }
 
-TEST_F(BertEncoderTest, BatchEqualsOneByOne) {
+TEST_P(BertEncoderTest, BatchEqualsOneByOne) {
   const auto golden = read_golden();
   std::vector<std::string_view> texts;
   for (size_t i = 0; i < golden.size(); i += 4) texts.push_back(golden[i].text);  // all lengths
@@ -175,7 +206,7 @@ TEST_F(BertEncoderTest, BatchEqualsOneByOne) {
   EXPECT_LT(max_diff, 1e-5);
 }
 
-TEST_F(BertEncoderTest, BlankTextIsClsSep) {
+TEST_P(BertEncoderTest, BlankTextIsClsSep) {
   std::vector<float> cls_sep(kDim);
   const std::vector<int32_t> ids = {encoder_->tokenizer().cls_id(), encoder_->tokenizer().sep_id()};
   ASSERT_TRUE(encoder_->embed_ids(std::span(&ids, 1), cls_sep).is_ok());
@@ -193,7 +224,7 @@ TEST_F(BertEncoderTest, BlankTextIsClsSep) {
   }
 }
 
-TEST_F(BertEncoderTest, ConcurrentEmbedGivesIdenticalResults) {
+TEST_P(BertEncoderTest, ConcurrentEmbedGivesIdenticalResults) {
   const auto golden = read_golden();
   std::vector<std::string_view> texts;
   for (size_t i = 0; i < golden.size(); i += 6) texts.push_back(golden[i].text);
@@ -233,7 +264,7 @@ TEST_F(BertEncoderTest, ConcurrentEmbedGivesIdenticalResults) {
   for (int t = 0; t < kThreads; ++t) EXPECT_EQ(mismatches[t], 0) << "thread " << t;
 }
 
-TEST_F(BertEncoderTest, RejectsBadInput) {
+TEST_P(BertEncoderTest, RejectsBadInput) {
   std::vector<float> out(kDim);
   const std::vector<std::vector<int32_t>> empty_seq = {{}};
   EXPECT_EQ(encoder_->embed_ids(empty_seq, out).code(), StatusCode::kInvalidArgument);

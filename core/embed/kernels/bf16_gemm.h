@@ -1,0 +1,78 @@
+// bf16_gemm.h: C += A W^T in bfloat16 on Intel AMX tiles, for the encoder's
+// dense layers (bert_encoder.cc, Precision::kBFloat16).
+//
+// A (m x k) is float32 and is rounded to bfloat16 on the way in; W (n x k, a
+// linear layer's [out, in] weights) is rounded once, at load, and stored in
+// the tile order TDPBF16PS reads; products are accumulated in float32 onto C.
+// Rounding both operands to bfloat16 (8-bit mantissa) changes each product by
+// at most about 2^-8 relative; over k terms the errors mostly cancel.
+//
+// No Eigen here; this translation unit is compiled with -mamx-tile -mamx-bf16
+// -mavx512bf16 (CMakeLists.txt) and its functions must only be called after
+// amx_bf16_available() said yes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace medsearch::embed::kernels {
+
+// True when this build has the kernel, the CPU has AMX-TILE and AMX-BF16, and
+// the kernel granted this process the tile state (arch_prctl
+// ARCH_REQ_XCOMP_PERM, Linux 5.16+). The first call asks; later calls return
+// the same answer. Thread-safe.
+bool amx_bf16_available();
+
+// Why amx_bf16_available() is false ("" when it is true).
+const char* amx_bf16_unavailable_reason();
+
+// W (n x k, row-major) rounded to bfloat16 (round to nearest even) and laid
+// out as TDPBF16PS's B operand: for each block of 16 output columns and 32
+// inputs, a 1 KB tile whose row r holds, for each of the 16 columns c, the
+// pair W[c][2r], W[c][2r + 1]. Blocks are stored column block by column
+// block, inputs innermost, so one column block's tiles are contiguous.
+class Bf16PackedWeights {
+ public:
+  static constexpr size_t kColBlock = 32;  // n must be a multiple (two tiles)
+  static constexpr size_t kDepthBlock = 32;  // k must be a multiple
+  static bool supports(size_t n, size_t k) { return n > 0 && k > 0 && n % kColBlock == 0 && k % kDepthBlock == 0; }
+
+  Bf16PackedWeights() = default;
+  // Requires supports(n, k).
+  Bf16PackedWeights(const float* w, size_t n, size_t k);
+
+  size_t rows() const { return n_; }
+  size_t cols() const { return k_; }
+  const uint16_t* tile(size_t col_tile, size_t depth_block) const {
+    return data_.data() + (col_tile * (k_ / kDepthBlock) + depth_block) * 512;
+  }
+  size_t bytes() const { return data_.size() * sizeof(uint16_t); }
+
+ private:
+  size_t n_ = 0, k_ = 0;
+  std::vector<uint16_t> data_;
+};
+
+// Rounds one float to bfloat16 (nearest even; NaN stays NaN).
+uint16_t to_bf16(float x);
+float from_bf16(uint16_t x);
+
+// Rounds A (m x k, contiguous rows, k % 32 == 0) to bfloat16 into `scratch`
+// (grown as needed; reuse it across calls to avoid allocating), with zero
+// rows after m up to a multiple of 32, as bf16_gemm_add_rounded reads them.
+// Returns scratch.data().
+const uint16_t* bf16_round_rows(size_t m, size_t k, const float* a, std::vector<uint16_t>& scratch);
+
+// C (m x n, row stride ldc floats) += A W^T over output columns
+// [col_begin, col_end) (multiples of 32), A from bf16_round_rows. Only those
+// columns of C's first m rows are read or written, so disjoint column ranges
+// may run on different threads. Requires amx_bf16_available().
+void bf16_gemm_add_rounded(size_t m, const uint16_t* a16, const Bf16PackedWeights& w, size_t col_begin,
+                           size_t col_end, float* c, size_t ldc);
+
+// Both of the above, all columns, single-threaded.
+void bf16_gemm_add(size_t m, const float* a, const Bf16PackedWeights& w, float* c, size_t ldc,
+                   std::vector<uint16_t>& scratch);
+
+}  // namespace medsearch::embed::kernels

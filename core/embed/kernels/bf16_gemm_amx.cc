@@ -1,0 +1,210 @@
+// bf16_gemm_amx.cc: the AMX-BF16 GEMM of bf16_gemm.h.
+//
+// The kernel computes C in blocks of 32 rows x 32 columns held in four tile
+// registers (tmm0..3, 16 x 16 floats each), loaded from C and stored back
+// once per block; for each 32-deep slice of k it loads two 16 x 32 bf16 tiles
+// of A (tmm4, tmm5) and two of W (tmm6, tmm7) and issues four TDPBF16PS.
+// Column blocks are the outer loop so a block's weights (2 x k/32 tiles: 96 KB
+// at k = 1536) stay in L2 while every row block of A streams past them.
+// Rows beyond m (the last block) are zeros in the rounded copy of A and go
+// through a small buffer instead of C.
+#include "core/embed/kernels/bf16_gemm.h"
+
+#include <cpuid.h>
+#include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#if defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AVX512BF16__) && defined(__AVX512F__)
+#define MEDSEARCH_HAVE_AMX 1
+#else
+#define MEDSEARCH_HAVE_AMX 0
+#endif
+
+namespace medsearch::embed::kernels {
+namespace {
+
+// Compiled for the x86-64 baseline: it runs on every CPU, before we know
+// what it has.
+__attribute__((target("arch=x86-64"), noinline)) const char* probe_amx() {
+#if !MEDSEARCH_HAVE_AMX
+  return "this build has no AMX kernel (the compiler lacks -mamx-bf16)";
+#else
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return "the CPU does not report AMX (no CPUID leaf 7)";
+  const bool avx512f = (ebx >> 16) & 1, avx512bw = (ebx >> 30) & 1;
+  const bool amx_bf16 = (edx >> 22) & 1, amx_tile = (edx >> 24) & 1;
+  if (!amx_tile || !amx_bf16) return "this CPU has no AMX-BF16 (Intel Sapphire Rapids or later has it)";
+  if (!avx512f || !avx512bw) return "this CPU has no AVX-512";
+  if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) == 0 || ((eax >> 5) & 1) == 0) {
+    return "this CPU has no AVX512-BF16";
+  }
+  // Linux hands out the 8 KB tile state only on request (5.16+).
+  constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  if (syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) != 0) {
+    return "the operating system did not grant the AMX tile state (Linux 5.16 or later is needed)";
+  }
+  return "";
+#endif
+}
+
+const char* amx_reason() {
+  static const char* const reason = probe_amx();  // thread-safe, once
+  return reason;
+}
+
+}  // namespace
+
+bool amx_bf16_available() { return amx_reason()[0] == '\0'; }
+const char* amx_bf16_unavailable_reason() { return amx_reason(); }
+
+uint16_t to_bf16(float x) {
+  uint32_t u = 0;
+  std::memcpy(&u, &x, sizeof u);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);  // quiet NaN
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+float from_bf16(uint16_t x) {
+  const uint32_t u = static_cast<uint32_t>(x) << 16;
+  float f = 0;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+Bf16PackedWeights::Bf16PackedWeights(const float* w, size_t n, size_t k) : n_(n), k_(k), data_(n * k) {
+  const size_t depth_blocks = k / kDepthBlock;
+  for (size_t ct = 0; ct < n / 16; ++ct) {
+    for (size_t kb = 0; kb < depth_blocks; ++kb) {
+      uint16_t* t = data_.data() + (ct * depth_blocks + kb) * 512;
+      for (size_t r = 0; r < 16; ++r) {
+        for (size_t col = 0; col < 16; ++col) {
+          const float* src = w + (ct * 16 + col) * k + kb * kDepthBlock + 2 * r;
+          t[r * 32 + col * 2] = to_bf16(src[0]);
+          t[r * 32 + col * 2 + 1] = to_bf16(src[1]);
+        }
+      }
+    }
+  }
+}
+
+#if MEDSEARCH_HAVE_AMX
+namespace {
+
+struct alignas(64) TileConfig {
+  uint8_t palette_id;
+  uint8_t start_row;
+  uint8_t reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+};
+
+// Eight tiles of 16 rows x 64 bytes.
+void configure_tiles() {
+  TileConfig cfg{};
+  cfg.palette_id = 1;
+  for (int t = 0; t < 8; ++t) {
+    cfg.colsb[t] = 64;
+    cfg.rows[t] = 16;
+  }
+  _tile_loadconfig(&cfg);
+}
+
+// out = bf16(a), `count` floats, count % 32 == 0.
+void round_to_bf16(const float* a, size_t count, uint16_t* out) {
+  for (size_t i = 0; i < count; i += 32) {
+    const __m512 lo = _mm512_loadu_ps(a + i);
+    const __m512 hi = _mm512_loadu_ps(a + i + 16);
+    _mm512_storeu_si512(out + i, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)));
+  }
+}
+
+}  // namespace
+
+const uint16_t* bf16_round_rows(size_t m, size_t k, const float* a, std::vector<uint16_t>& scratch) {
+  const size_t m_pad = (m + 31) / 32 * 32;
+  if (scratch.size() < m_pad * k) scratch.resize(m_pad * k);
+  uint16_t* a16 = scratch.data();
+  round_to_bf16(a, m * k, a16);
+  std::fill(a16 + m * k, a16 + m_pad * k, uint16_t{0});
+  return a16;
+}
+
+void bf16_gemm_add_rounded(size_t m, const uint16_t* a16, const Bf16PackedWeights& w, size_t col_begin,
+                           size_t col_end, float* c, size_t ldc) {
+  if (m == 0 || col_begin >= col_end) return;
+  const size_t k = w.cols(), depth_blocks = k / Bf16PackedWeights::kDepthBlock;
+  configure_tiles();
+  alignas(64) float tail[32 * 32];
+  const size_t a_stride = k * sizeof(uint16_t);
+  for (size_t j = col_begin; j < col_end; j += 32) {
+    const size_t ct = j / 16;
+    for (size_t i = 0; i < m; i += 32) {
+      const size_t rows = std::min<size_t>(32, m - i);
+      float* cb = c + i * ldc + j;
+      size_t c_ld = ldc;
+      if (rows < 32) {  // through `tail`, so no tile touches rows past m
+        std::fill(tail, tail + 32 * 32, 0.0f);
+        for (size_t r = 0; r < rows; ++r) std::memcpy(tail + r * 32, c + (i + r) * ldc + j, 32 * sizeof(float));
+        cb = tail;
+        c_ld = 32;
+      }
+      const size_t c_stride = c_ld * sizeof(float);
+      const uint16_t* ab = a16 + i * k;
+      _tile_loadd(0, cb, c_stride);
+      _tile_loadd(1, cb + 16, c_stride);
+      if (rows > 16) {
+        _tile_loadd(2, cb + 16 * c_ld, c_stride);
+        _tile_loadd(3, cb + 16 * c_ld + 16, c_stride);
+        for (size_t kb = 0; kb < depth_blocks; ++kb) {
+          _tile_loadd(4, ab + kb * 32, a_stride);
+          _tile_loadd(5, ab + 16 * k + kb * 32, a_stride);
+          _tile_loadd(6, w.tile(ct, kb), 64);
+          _tile_loadd(7, w.tile(ct + 1, kb), 64);
+          _tile_dpbf16ps(0, 4, 6);
+          _tile_dpbf16ps(1, 4, 7);
+          _tile_dpbf16ps(2, 5, 6);
+          _tile_dpbf16ps(3, 5, 7);
+        }
+        _tile_stored(2, cb + 16 * c_ld, c_stride);
+        _tile_stored(3, cb + 16 * c_ld + 16, c_stride);
+      } else {  // the second row tile would be all padding
+        for (size_t kb = 0; kb < depth_blocks; ++kb) {
+          _tile_loadd(4, ab + kb * 32, a_stride);
+          _tile_loadd(6, w.tile(ct, kb), 64);
+          _tile_loadd(7, w.tile(ct + 1, kb), 64);
+          _tile_dpbf16ps(0, 4, 6);
+          _tile_dpbf16ps(1, 4, 7);
+        }
+      }
+      _tile_stored(0, cb, c_stride);
+      _tile_stored(1, cb + 16, c_stride);
+      if (rows < 32) {
+        for (size_t r = 0; r < rows; ++r) std::memcpy(c + (i + r) * ldc + j, tail + r * 32, 32 * sizeof(float));
+      }
+    }
+  }
+  _tile_release();
+}
+
+#else
+
+// amx_bf16_available() is false in this build, so no caller gets here.
+const uint16_t* bf16_round_rows(size_t, size_t, const float*, std::vector<uint16_t>&) { __builtin_trap(); }
+void bf16_gemm_add_rounded(size_t, const uint16_t*, const Bf16PackedWeights&, size_t, size_t, float*, size_t) {
+  __builtin_trap();
+}
+
+#endif
+
+void bf16_gemm_add(size_t m, const float* a, const Bf16PackedWeights& w, float* c, size_t ldc,
+                   std::vector<uint16_t>& scratch) {
+  if (m == 0) return;
+  bf16_gemm_add_rounded(m, bf16_round_rows(m, w.cols(), a, scratch), w, 0, w.rows(), c, ldc);
+}
+
+}  // namespace medsearch::embed::kernels
