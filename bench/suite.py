@@ -171,7 +171,10 @@ def step_encoder(ctx):
                          "tokens_per_s": b.get("tokens_per_s"), "GFLOPs": b.get("GFLOPs"),
                          "roofline_ratio": b.get("roofline_ratio"), "sgemm_GFLOPs": b.get("sgemm_GFLOPs")})
         elif b["name"].startswith("BM_QueryLatency"):
-            rows.append({"name": "query embedding", "p50_us": b.get("p50_us"), "p99_us": b.get("p99_us")})
+            m = re.search(r"bf16:(\d)/threads:(\d)", b["name"])
+            what = f"query embedding, {'bfloat16' if m and m.group(1) == '1' else 'float32'}"
+            rows.append({"name": f"{what}, {m.group(2) if m else '?'} thread(s)",
+                         "p50_us": b.get("p50_us"), "p99_us": b.get("p99_us")})
     return {"rows": rows, "context": res.get("context", {})}
 
 

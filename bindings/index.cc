@@ -123,8 +123,10 @@ void attach(Index& index, const py::object& encoder) {
   if (py::isinstance<py::str>(encoder)) {
     if (encoder.cast<std::string>() != "auto") throw py::value_error("encoder must be an Encoder, None or 'auto'");
     if (!index.has_vectors()) return;
-    auto loaded = embed::BertEncoder::load(embed::default_model_dir());
-    if (!loaded) return;  // searches that need it say so
+    auto precision = embed::default_precision();
+    if (!precision) return;  // searches that need the encoder say so
+    auto loaded = embed::BertEncoder::load(embed::default_model_dir(), *precision);
+    if (!loaded) return;
     std::shared_ptr<const embed::Embedder> e = std::move(loaded).value();
     if (e->model_id() == index.stats().model_id) check(index.attach_embedder(e));
     return;

@@ -12,7 +12,8 @@ Threads: torch.set_num_threads(T) (and set_num_interop_threads(1)).
 
 Run (needs sentence-transformers and the model from tools/fetch_model.sh):
   HF_HUB_OFFLINE=1 /tmp/weights-research/venv/bin/python bench/embed/reference_speed.py \
-      [--tokens 16 128 256] [--threads 1 2] [--batch-size 32] [--min-time 2]
+      [--tokens 16 128 256] [--threads 1 2] [--batch-size 32] [--min-time 2] \
+      [--precision float32|bfloat16] [--queries 300]
 Prints one line per (tokens, threads): passages/s, tokens/s and CPU-time
 rates (passages per CPU second of the process: robust on a busy machine).
 """
@@ -77,6 +78,10 @@ def main():
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--min-time", type=float, default=2.0, help="seconds per measurement (at least one call)")
+    ap.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
+                    help="bfloat16: the same model under torch.autocast('cpu', torch.bfloat16) (oneDNN; AMX where present)")
+    ap.add_argument("--queries", type=int, default=0,
+                    help="also time this many PubMedQA questions one at a time (as BM_QueryLatency): p50/p99")
     args = ap.parse_args()
 
     import torch
@@ -94,23 +99,51 @@ def main():
             if len(corpus) == 4000:
                 break
     model = SentenceTransformer(str(args.model_dir), device="cpu")
-    print(f"# torch {torch.__version__}, batch_size {args.batch_size}", file=sys.stderr)
+    print(f"# torch {torch.__version__}, batch_size {args.batch_size}, {args.precision}", file=sys.stderr)
+    import contextlib
+    def precision_scope():
+        if args.precision == "bfloat16":
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    if args.queries:
+        questions = []
+        with open(args.shared_data / "pubmedqa" / "queries.jsonl", encoding="utf-8") as f:
+            for line in f:
+                questions.append(json.loads(line)["text"])
+                if len(questions) == 500:
+                    break
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            with precision_scope():
+                model.encode(questions[:8], show_progress_bar=False)  # warm-up
+                micros = []
+                for i in range(args.queries):
+                    t0 = time.perf_counter()
+                    model.encode([questions[i % len(questions)]], convert_to_numpy=True, show_progress_bar=False)
+                    micros.append((time.perf_counter() - t0) * 1e6)
+            micros.sort()
+            print(json.dumps({"queries": args.queries, "threads": threads, "precision": args.precision,
+                              "p50_us": round(micros[len(micros) // 2], 1),
+                              "p99_us": round(micros[min(len(micros) - 1, len(micros) * 99 // 100)], 1)}),
+                  flush=True)
 
     for n in args.tokens:
         texts = passages(tok, corpus, n)
         total_tokens = sum(min(count(tok, t), 256) for t in texts)
         for threads in args.threads:
             torch.set_num_threads(threads)
-            model.encode(texts[: args.batch_size], batch_size=args.batch_size)  # warm-up
             calls, wall, cpu = 0, 0.0, 0.0
-            while calls == 0 or wall < args.min_time:
-                t0, c0 = time.perf_counter(), time.process_time()
-                model.encode(texts, batch_size=args.batch_size, convert_to_numpy=True, show_progress_bar=False)
-                wall += time.perf_counter() - t0
-                cpu += time.process_time() - c0
-                calls += 1
+            with precision_scope():
+                model.encode(texts[: args.batch_size], batch_size=args.batch_size)  # warm-up
+                while calls == 0 or wall < args.min_time:
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    model.encode(texts, batch_size=args.batch_size, convert_to_numpy=True, show_progress_bar=False)
+                    wall += time.perf_counter() - t0
+                    cpu += time.process_time() - c0
+                    calls += 1
             print(json.dumps({
-                "tokens": n, "threads": threads, "texts": len(texts),
+                "tokens": n, "threads": threads, "texts": len(texts), "precision": args.precision,
                 "avg_tokens": round(total_tokens / len(texts), 2),
                 "passages_per_s": round(calls * len(texts) / wall, 2),
                 "tokens_per_s": round(calls * total_tokens / wall, 1),

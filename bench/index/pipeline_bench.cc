@@ -49,7 +49,9 @@ const Setup& setup() {
     auto index = Index::load(dir);
     if (!index) die(Status(index.status().code(), index.status().message() + " (run tools/main.sh first, or set MEDSEARCH_BENCH_INDEX)"));
     if (!(*index)->has_vectors()) die(Status::invalid_argument(dir + " has no passage vectors"));
-    auto encoder = embed::BertEncoder::load(embed::default_model_dir());
+    auto precision = embed::default_precision();
+    if (!precision) die(precision.status());
+    auto encoder = embed::BertEncoder::load(embed::default_model_dir(), *precision);
     if (!encoder) die(encoder.status());
     s.encoder = std::move(encoder).value();
     if (Status st = (*index)->attach_embedder(s.encoder); !st) die(st);

@@ -483,7 +483,8 @@ struct Workspace {
   Eigen::VectorXf a;       // M x max(4H, I): qkv (M x 3H) then ctx (M x H), later the FFN's M x I
   Eigen::VectorXf scores;  // T x T: one head's attention matrix
   RowVector pooled;        // H: one text's pooled vector
-  std::vector<uint16_t> a16;  // a GEMM's input rounded to bfloat16 (Precision::kBFloat16)
+  std::vector<uint16_t> a16;  // a GEMM's or attention's input rounded to bfloat16 (Precision::kBFloat16)
+  kernels::AttentionScratch attention;  // Precision::kBFloat16
 
   void reserve(size_t tokens, size_t longest, const BertConfig& c) {
     const size_t wide = std::max<size_t>(4 * c.hidden, c.intermediate);
@@ -655,6 +656,7 @@ void eigen_sgemm(int m, int n, int k, const float* a, const float* w, float* c) 
 struct BertEncoder::Impl {
   BertConfig config;
   Precision precision = Precision::kFloat32;
+  bool bf16_attention = false;  // attention on AMX too (bfloat16 and a head size that is a multiple of 32)
   WordPieceTokenizer tokenizer;
   std::string model_id;
   RowMatrix word;      // vocab x H
@@ -793,7 +795,17 @@ void BertEncoder::Impl::forward(std::span<const uint32_t> batch, std::span<const
     // Attention, per text and head, on the text's own rows only.
     MatrixMap ctx(ws.a.data() + M * 3 * H, M, H);
     Index r0 = 0;
-    for (uint32_t s : batch) {
+    if (bf16_attention) {
+      // The rounded copy has 16 zero rows past the batch: a text's last
+      // 16-row tile may reach them.
+      const uint16_t* qkv16 = kernels::bf16_round_rows(M, 3 * H, qkv.data(), ws.a16, M + 16);
+      for (uint32_t s : batch) {
+        const Index T = static_cast<Index>(seqs[s].size());
+        kernels::bf16_attention(T, c.heads, d, qkv16 + r0 * 3 * H, 3 * H, ctx.data() + r0 * H, H, ws.attention);
+        r0 += T;
+      }
+    }
+    for (uint32_t s : bf16_attention ? std::span<const uint32_t>() : batch) {
       const Index T = static_cast<Index>(seqs[s].size());
       MatrixMap scores(ws.scores.data(), T, T);
       const float* base = qkv.data() + r0 * 3 * H;
@@ -913,10 +925,19 @@ BertEncoder::BertEncoder() : impl_(std::make_unique<Impl>()) {}
 BertEncoder::~BertEncoder() = default;
 
 Result<Precision> parse_precision(std::string_view name) {
+  if (name == "auto") return precision_available(Precision::kBFloat16) ? Precision::kBFloat16 : Precision::kFloat32;
   if (name == "float32" || name == "fp32" || name == "f32") return Precision::kFloat32;
   if (name == "bfloat16" || name == "bf16") return Precision::kBFloat16;
   return Status::invalid_argument("unknown encoder precision '" + std::string(name) +
-                                  "' (expected float32 or bfloat16)");
+                                  "' (expected float32, bfloat16 or auto)");
+}
+
+Result<Precision> default_precision() {
+  const char* env = std::getenv("MEDSEARCH_ENCODER_PRECISION");
+  if (env == nullptr || *env == '\0') return parse_precision("auto");
+  auto p = parse_precision(env);
+  if (!p) return Status::invalid_argument("MEDSEARCH_ENCODER_PRECISION: " + p.status().message());
+  return p;
 }
 
 const char* precision_name(Precision p) { return p == Precision::kBFloat16 ? "bfloat16" : "float32"; }
@@ -946,6 +967,7 @@ Result<std::unique_ptr<BertEncoder>> BertEncoder::load(const fs::path& model_dir
   Impl& m = *enc->impl_;
   m.precision = precision;
   MEDSEARCH_RETURN_IF_ERROR(read_config(model_dir, &m.config));
+  m.bf16_attention = precision == Precision::kBFloat16 && (m.config.hidden / m.config.heads) % 32 == 0;
 
   auto tok = WordPieceTokenizer::load(model_dir / "vocab.txt");
   if (!tok) return Status(tok.status().code(), tok.status().message() + "; " + kFetchHint);

@@ -41,8 +41,13 @@ enum class Pooling : uint8_t { kMean = 0, kCls = 1 };
 // built with one can be queried with the other.
 enum class Precision : uint8_t { kFloat32 = 0, kBFloat16 = 1 };
 
-// "float32" / "bfloat16" (also "fp32", "f32", "bf16"); kInvalidArgument otherwise.
+// "float32" / "bfloat16" (also "fp32", "f32", "bf16"), or "auto": bfloat16
+// where precision_available() says so, else float32; kInvalidArgument
+// otherwise.
 Result<Precision> parse_precision(std::string_view name);
+// $MEDSEARCH_ENCODER_PRECISION parsed as above when set, else "auto". What
+// the CLI, Python and the benchmarks load when not told otherwise.
+Result<Precision> default_precision();
 const char* precision_name(Precision p);
 // Whether this build and machine can run `p` (kFloat32: always); if not,
 // *why says what is missing.

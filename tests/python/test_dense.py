@@ -62,6 +62,34 @@ def test_concurrent_embed_is_safe(encoder):
         np.testing.assert_allclose(r, expected, atol=1e-6)
 
 
+@needs_model
+def test_precisions_agree_and_are_named(monkeypatch):
+    f32 = medsearch.Encoder(model_dir=MODEL_DIR, precision="float32")
+    assert f32.precision == "float32" and "float32" in repr(f32)
+    texts = ["recurrent malignant mesothelioma second-line options", "chemo brain", "東京 ≥50% 5-FU " * 30]
+    reference = f32.embed(texts)
+    try:
+        bf16 = medsearch.Encoder(model_dir=MODEL_DIR, precision="bfloat16")
+    except ValueError as e:  # a CPU without AMX-BF16 says so
+        assert "not available" in str(e)
+        bf16 = None
+    if bf16 is not None:
+        assert bf16.precision == "bfloat16" and bf16.model_id == f32.model_id
+        got = bf16.embed(texts)
+        assert (np.sum(got * reference, axis=1) >= 0.999).all()
+        one_by_one = np.vstack([bf16.embed([t]) for t in texts])
+        np.testing.assert_array_equal(got, one_by_one)
+    # auto picks one of the two; the environment variable is the default.
+    assert medsearch.Encoder(model_dir=MODEL_DIR, precision="auto").precision in ("float32", "bfloat16")
+    monkeypatch.setenv("MEDSEARCH_ENCODER_PRECISION", "float32")
+    assert medsearch.Encoder(model_dir=MODEL_DIR).precision == "float32"
+    monkeypatch.setenv("MEDSEARCH_ENCODER_PRECISION", "float16")
+    with pytest.raises(ValueError, match="MEDSEARCH_ENCODER_PRECISION"):
+        medsearch.Encoder(model_dir=MODEL_DIR)
+    with pytest.raises(ValueError, match="precision 'int4'"):
+        medsearch.Encoder(model_dir=MODEL_DIR, precision="int4")
+
+
 def test_missing_model_dir_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="fetch_model"):
         medsearch.Encoder(model_dir=tmp_path)

@@ -60,9 +60,10 @@ float from_bf16(uint16_t x);
 
 // Rounds A (m x k, contiguous rows, k % 32 == 0) to bfloat16 into `scratch`
 // (grown as needed; reuse it across calls to avoid allocating), with zero
-// rows after m up to a multiple of 32, as bf16_gemm_add_rounded reads them.
-// Returns scratch.data().
-const uint16_t* bf16_round_rows(size_t m, size_t k, const float* a, std::vector<uint16_t>& scratch);
+// rows after m up to a multiple of 32 (as bf16_gemm_add_rounded reads them)
+// and at least up to min_rows. Returns scratch.data().
+const uint16_t* bf16_round_rows(size_t m, size_t k, const float* a, std::vector<uint16_t>& scratch,
+                                size_t min_rows = 0);
 
 // C (m x n, row stride ldc floats) += A W^T over output columns
 // [col_begin, col_end) (multiples of 32), A from bf16_round_rows. Only those
@@ -74,5 +75,23 @@ void bf16_gemm_add_rounded(size_t m, const uint16_t* a16, const Bf16PackedWeight
 // Both of the above, all columns, single-threaded.
 void bf16_gemm_add(size_t m, const float* a, const Bf16PackedWeights& w, float* c, size_t ldc,
                    std::vector<uint16_t>& scratch);
+
+// Buffers of bf16_attention, grown as needed; one per thread.
+struct AttentionScratch {
+  std::vector<uint16_t> k_tiles, v_tiles, p16;
+  std::vector<float> scores, tail;
+};
+
+// Self-attention of one text on AMX, every head:
+//   ctx_h = softmax(q_h k_h^T) v_h
+// with q already scaled by 1/sqrt(d). qkv16 holds the text's T rows of
+// [q | k | v] (3 x heads x d bfloat16 each, row stride `ld` elements);
+// rows up to T rounded up to 16 are read (their values only reach rows of
+// the result that are dropped), so the caller pads. ctx gets T rows of
+// heads x d floats (row stride `ldc`), overwritten. Scores and softmax are
+// float32; the probabilities are rounded to bfloat16 for the product with v.
+// Requires d % 32 == 0 and amx_bf16_available().
+void bf16_attention(size_t T, size_t heads, size_t d, const uint16_t* qkv16, size_t ld, float* ctx, size_t ldc,
+                    AttentionScratch& scratch);
 
 }  // namespace medsearch::embed::kernels
