@@ -1,7 +1,8 @@
-// The AMX bfloat16 GEMM (core/embed/kernels/bf16_gemm.h) against a double
-// precision reference computed on the same bfloat16-rounded operands, at row
-// counts around the kernel's 16- and 32-row blocks, with a wider C than the
-// product (ldc > n) and guard rows that must stay untouched.
+// The AMX bfloat16 kernels (core/embed/kernels/bf16_gemm.h) against double
+// precision references computed on the same bfloat16-rounded operands: the
+// GEMM at row counts around its 16- and 32-row blocks, with a wider C than
+// the product (ldc > n) and guard rows that must stay untouched; attention at
+// text lengths around its 16- and 32-token tiles.
 #include "core/embed/kernels/bf16_gemm.h"
 
 #include <gtest/gtest.h>
@@ -134,6 +135,50 @@ TEST_F(Bf16GemmTest, ColumnRangesComposeToTheWholeProduct) {
   bf16_gemm_add_rounded(m, a16, packed, 32, 64, parts.data(), n);
   bf16_gemm_add_rounded(m, a16, packed, 64, 64, parts.data(), n);  // empty range: nothing
   EXPECT_EQ(0, std::memcmp(whole.data(), parts.data(), whole.size() * sizeof(float)));
+}
+
+TEST_F(Bf16GemmTest, AttentionMatchesReference) {
+  // Reference: softmax(q k^T) v in double on the bfloat16-rounded q, k, v,
+  // per head; the kernel also rounds the probabilities to bfloat16, so a
+  // context value may be off by about 2^-8 of the largest |v|.
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  constexpr size_t heads = 3, d = 32, H = heads * d, ld = 3 * H + 32, ldc = H + 8;
+  AttentionScratch scratch;
+  for (size_t T : {1u, 2u, 5u, 16u, 17u, 31u, 33u, 100u}) {
+    // 16 readable rows past T, as the encoder's padded copy has.
+    std::vector<uint16_t> qkv16((T + 16) * ld, 0);
+    for (size_t i = 0; i < T; ++i) {
+      for (size_t j = 0; j < 3 * H; ++j) qkv16[i * ld + j] = to_bf16(normal(rng) * (j < H ? 0.5f : 1.0f));
+    }
+    std::vector<float> ctx((T + 1) * ldc, -7.0f);  // one guard row; columns past H are guards too
+    bf16_attention(T, heads, d, qkv16.data(), ld, ctx.data(), ldc, scratch);
+    double worst = 0;
+    for (size_t h = 0; h < heads; ++h) {
+      for (size_t i = 0; i < T; ++i) {
+        std::vector<double> p(T);
+        double mx = -1e300, sum = 0;
+        for (size_t j = 0; j < T; ++j) {
+          double dot = 0;
+          for (size_t e = 0; e < d; ++e) {
+            dot += double(from_bf16(qkv16[i * ld + h * d + e])) * from_bf16(qkv16[j * ld + H + h * d + e]);
+          }
+          p[j] = dot;
+          mx = std::max(mx, dot);
+        }
+        for (double& x : p) sum += (x = std::exp(x - mx));
+        for (size_t e = 0; e < d; ++e) {
+          double want = 0;
+          for (size_t j = 0; j < T; ++j) want += p[j] / sum * from_bf16(qkv16[j * ld + 2 * H + h * d + e]);
+          worst = std::max(worst, std::fabs(want - ctx[i * ldc + h * d + e]));
+        }
+      }
+    }
+    EXPECT_LT(worst, 0.02) << "T=" << T;  // |v| < ~4.5 here
+    for (size_t i = 0; i <= T; ++i) {
+      for (size_t j = (i < T ? H : 0); j < ldc; ++j) ASSERT_EQ(ctx[i * ldc + j], -7.0f) << "T=" << T << " guard " << i << "," << j;
+    }
+  }
 }
 
 }  // namespace
