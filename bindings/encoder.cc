@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 #include <pybind11/stl/filesystem.h>
 
+#include "bindings/arena.h"
 #include "bindings/status.h"
 #include "core/embed/bert_encoder.h"
 
@@ -61,8 +62,10 @@ void init_encoder(py::module_& m) {
            "with a fix, ValueError for a precision this machine cannot run.")
       .def(
           "embed",
-          [](const PyEncoder& self, const std::vector<std::string>& texts, const std::string& kind) {
+          [](const PyEncoder& self, const std::vector<std::string>& texts, const std::string& kind,
+             std::optional<int> threads) {
             const embed::TextKind k = parse_kind(kind);
+            check_threads(threads);
             const size_t dim = self.encoder->dim();
             py::array_t<float> out({texts.size(), dim});
             float* data = out.mutable_data();
@@ -70,13 +73,14 @@ void init_encoder(py::module_& m) {
             {
               py::gil_scoped_release release;
               std::vector<std::string_view> views(texts.begin(), texts.end());
-              st = self.encoder->embed(views, k, std::span<float>(data, texts.size() * dim));
+              in_arena(threads, [&] { st = self.encoder->embed(views, k, std::span<float>(data, texts.size() * dim)); });
             }
             check(st);
             return out;
           },
-          py::arg("texts"), py::arg("kind") = "passage",
-          "Embed texts -> float32 array (n, dim), rows L2-normalised. kind: 'passage' or 'query'.")
+          py::arg("texts"), py::arg("kind") = "passage", py::arg("threads") = py::none(),
+          "Embed texts -> float32 array (n, dim), rows L2-normalised. kind: 'passage' or 'query'.\n"
+          "threads: at most this many threads (default: all cores).")
       .def(
           "tokenize",
           [](const PyEncoder& self, const std::string& text) {

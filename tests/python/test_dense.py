@@ -35,6 +35,9 @@ def test_encoder_shapes_norms_and_batch_consistency(encoder):
     assert len(encoder.tokenize("word " * 1000)) == encoder.max_tokens
     with pytest.raises(ValueError, match="kind"):
         encoder.embed(["x"], kind="document")
+    np.testing.assert_allclose(encoder.embed(texts, threads=1), batch, atol=1e-6)  # one thread: other batches
+    with pytest.raises(ValueError, match="threads"):
+        encoder.embed(["x"], threads=0)
 
 
 @needs_model
