@@ -18,9 +18,9 @@ SciFact; passages from the NCI PDQ Markdown tree and the BEIR corpora
 Unicode, emoji, CJK, accents, control and zero-width characters; the empty
 string and whitespace-only strings.
 
-Run (needs sentence-transformers, e.g. the venv of the weights research, and
+Run (needs sentence-transformers: a venv from requirements-reference.txt, and
 the model from tools/fetch_model.sh; no network):
-  HF_HUB_OFFLINE=1 /tmp/weights-research/venv/bin/python tools/make_encoder_golden.py \
+  HF_HUB_OFFLINE=1 /tmp/ref-venv/bin/python tools/make_encoder_golden.py \
       [--model-dir ~/.cache/medsearch/models/all-minilm-l6-v2] \
       [--shared-data ../shared/data] [--out data/golden/all-minilm-l6-v2.jsonl]
 """
