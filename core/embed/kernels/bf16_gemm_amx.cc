@@ -1,6 +1,6 @@
-// bf16_gemm_amx.cc: the AMX-BF16 GEMM of bf16_gemm.h.
+// bf16_gemm_amx.cc: the AMX-BF16 GEMM and attention of bf16_gemm.h.
 //
-// The kernel computes C in blocks of 32 rows x 32 columns held in four tile
+// The GEMM computes C in blocks of 32 rows x 32 columns held in four tile
 // registers (tmm0..3, 16 x 16 floats each), loaded from C and stored back
 // once per block; for each 32-deep slice of k it loads two 16 x 32 bf16 tiles
 // of A (tmm4, tmm5) and two of W (tmm6, tmm7) and issues four TDPBF16PS.
