@@ -4,6 +4,7 @@
 #include <cmath>
 #include <unordered_map>
 
+#include "core/rank/fusion.h"
 #include "core/vector/kernels/distance.h"
 
 namespace medsearch::rank {
@@ -96,8 +97,10 @@ std::vector<Candidate> build_pool(const CorpusView& corpus, std::span<const lexi
     const uint32_t dense_rank = ranks[i][1] == kAbsent ? static_cast<uint32_t>(dense.size()) : ranks[i][1];
     f[kBm25Rank] = std::log2(2.0f + static_cast<float>(bm25_rank));
     f[kDenseRank] = std::log2(2.0f + static_cast<float>(dense_rank));
-    f[kRrf] = (ranks[i][0] == kAbsent ? 0.0f : 60.0f / (60.0f + 1.0f + ranks[i][0])) +
-              (ranks[i][1] == kAbsent ? 0.0f : 60.0f / (60.0f + 1.0f + ranks[i][1]));
+    // kRrfK x rrf_fuse's score (1 / (k + 1-based rank)) per list, written so
+    // the float values stay those the reranker was trained on.
+    f[kRrf] = (ranks[i][0] == kAbsent ? 0.0f : kRrfK / (kRrfK + 1.0f + ranks[i][0])) +
+              (ranks[i][1] == kAbsent ? 0.0f : kRrfK / (kRrfK + 1.0f + ranks[i][1]));
     f[kCoverBody] = idf_body > 0 ? covered_body / idf_body : 0.0f;
     f[kCoverHeading] = idf_body > 0 ? covered_heading / idf_body : 0.0f;
     f[kCoverAny] = idf_body > 0 ? covered_any / idf_body : 0.0f;

@@ -38,7 +38,7 @@ enum Feature : uint32_t {
   kLogOrdinal,      // log(1 + passage ordinal in its document)
   kDocSupport,      // log(1 + passages of the same document in the pool)
   kDocDenseGap,     // the document's best cosine in the pool - the pool's best
-  kRrf,             // 60 * reciprocal rank fusion score of the two lists
+  kRrf,             // kRrfK (60) * reciprocal rank fusion score of the two lists (fusion.h)
   kQueryTerms,      // log(1 + analysed query terms known to the index)
   kNumFeatures
 };
