@@ -7,7 +7,8 @@
 Measures on this machine, in one run:
   1. ingest, chunking and BM25 indexing throughput (NCI PDQ Markdown, MedQuAD JSONL);
   2. encoder throughput and its roofline ratio (Google Benchmark BM_Encode: the
-     encoder's GFLOP/s over the machine's own Eigen SGEMM rate), 1 and 2 threads;
+     encoder's GFLOP/s over the machine's own Eigen SGEMM rate), 1 and 2 threads,
+     float32 and bfloat16 (bf16:1; skipped without AMX-BF16), and the time per query;
   3. index build time and memory (BM25 only, and with passage vectors);
   4. query latency distributions (p50/p90/p99/p99.9) per mode, one thread and both
      cores (BM_Pipeline on the default-corpus index, from the query vector), the
