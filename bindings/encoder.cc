@@ -7,6 +7,7 @@
 #include "bindings/arena.h"
 #include "bindings/status.h"
 #include "core/embed/bert_encoder.h"
+#include "core/embed/precomputed.h"
 
 namespace py = pybind11;
 
@@ -25,13 +26,40 @@ embed::TextKind parse_kind(const std::string& kind) {
   throw py::value_error("kind must be 'passage' or 'query', got '" + kind + "'");
 }
 
+struct PyPrecomputed {
+  std::shared_ptr<const embed::PrecomputedEmbedder> embedder;
+};
+
+using FloatRows = py::array_t<float, py::array::c_style | py::array::forcecast>;
+
+// One table of PrecomputedEmbedder: the rows stay in the numpy array (no copy
+// when it is float32 and C-contiguous; other dtypes are converted once).
+embed::PrecomputedEmbedder::Table table_of(std::vector<std::string> texts, const FloatRows& vectors,
+                                           const char* what, uint32_t* dim) {
+  if (vectors.ndim() != 2) {
+    throw py::value_error(std::string(what) + " must be a 2-D array (n, dim), got " + std::to_string(vectors.ndim()) +
+                          " dimension(s)");
+  }
+  if (static_cast<size_t>(vectors.shape(0)) != texts.size()) {
+    throw py::value_error(std::string(what) + " has " + std::to_string(vectors.shape(0)) + " rows for " +
+                          std::to_string(texts.size()) + " texts");
+  }
+  const auto d = static_cast<uint32_t>(vectors.shape(1));
+  if (*dim != 0 && d != *dim) {
+    throw py::value_error(std::string(what) + " has dimension " + std::to_string(d) + ", the passage vectors " +
+                          std::to_string(*dim));
+  }
+  *dim = d;
+  return {std::move(texts), std::span<const float>(vectors.data(), static_cast<size_t>(vectors.size()))};
+}
+
 }  // namespace
 
-std::shared_ptr<const embed::BertEncoder> encoder_of(const py::handle& obj) {
-  if (!py::isinstance<PyEncoder>(obj)) {
-    throw py::type_error("encoder must be a medsearch.Encoder, got " + std::string(py::str(py::type::of(obj))));
-  }
-  return obj.cast<const PyEncoder&>().encoder;
+std::shared_ptr<const embed::Embedder> embedder_of(const py::handle& obj) {
+  if (py::isinstance<PyEncoder>(obj)) return obj.cast<const PyEncoder&>().encoder;
+  if (py::isinstance<PyPrecomputed>(obj)) return obj.cast<const PyPrecomputed&>().embedder;
+  throw py::type_error("encoder must be a medsearch.Encoder or medsearch.PrecomputedEmbedder, got " +
+                       std::string(py::str(py::type::of(obj))));
 }
 
 void init_encoder(py::module_& m) {
@@ -95,6 +123,59 @@ void init_encoder(py::module_& m) {
       .def_property_readonly("max_tokens", [](const PyEncoder& self) { return self.encoder->config().max_seq_length; })
       .def("__repr__", [](const PyEncoder& self) {
         return "<Encoder " + self.encoder->model_id() + " " + embed::precision_name(self.encoder->precision()) + ">";
+      });
+
+  py::class_<PyPrecomputed>(m, "PrecomputedEmbedder",
+                            "Vectors computed by a model of your own, looked up by text: pass it wherever an\n"
+                            "Encoder goes (Index.build(..., encoder=...), Index.attach_encoder).")
+      .def(py::init([](std::vector<std::string> texts, const FloatRows& vectors, const std::string& model_id,
+                       std::optional<std::vector<std::string>> query_texts,
+                       const std::optional<FloatRows>& query_vectors) {
+             if (query_texts.has_value() != query_vectors.has_value()) {
+               throw py::value_error("query_texts and query_vectors go together");
+             }
+             uint32_t dim = 0;
+             auto passages = table_of(std::move(texts), vectors, "vectors", &dim);
+             embed::PrecomputedEmbedder::Table queries;
+             if (query_texts) queries = table_of(std::move(*query_texts), *query_vectors, "query_vectors", &dim);
+             // The arrays stay alive (and unconverted) as long as the embedder.
+             auto* arrays = new py::tuple(py::make_tuple(vectors, query_vectors ? py::object(*query_vectors) : py::none()));
+             std::shared_ptr<const void> owner(arrays, [](const py::tuple* t) {
+               py::gil_scoped_acquire gil;
+               delete t;
+             });
+             Result<std::unique_ptr<embed::PrecomputedEmbedder>> made = Status::internal("not made");
+             {
+               py::gil_scoped_release release;
+               made = embed::PrecomputedEmbedder::create(dim, model_id, std::move(passages), std::move(queries), owner);
+             }
+             return PyPrecomputed{unwrap(std::move(made))};
+           }),
+           py::arg("texts"), py::arg("vectors"), py::arg("model_id"), py::arg("query_texts") = py::none(),
+           py::arg("query_vectors") = py::none(),
+           "texts[i] has vectors[i] (float32 (n, dim), used in place; other dtypes are converted once).\n"
+           "Passages are looked up by their Index.embedding_text(p); queries (optional, same dim) by\n"
+           "their text. Rows are L2-normalised when served. ValueError for shapes, NaN/inf or zero\n"
+           "rows, or a text given twice.")
+      .def(
+          "embed",
+          [](const PyPrecomputed& self, const std::vector<std::string>& texts, const std::string& kind) {
+            const embed::TextKind k = parse_kind(kind);
+            const size_t dim = self.embedder->dim();
+            py::array_t<float> out({texts.size(), dim});
+            std::vector<std::string_view> views(texts.begin(), texts.end());
+            check(self.embedder->embed(views, k, std::span<float>(out.mutable_data(), texts.size() * dim)));
+            return out;
+          },
+          py::arg("texts"), py::arg("kind") = "passage",
+          "The vectors of texts (n, dim), L2-normalised; ValueError for a text without one.")
+      .def_property_readonly("dim", [](const PyPrecomputed& self) { return self.embedder->dim(); })
+      .def_property_readonly("model_id", [](const PyPrecomputed& self) { return self.embedder->model_id(); })
+      .def("__len__", [](const PyPrecomputed& self) { return self.embedder->size(embed::TextKind::kPassage); })
+      .def("__repr__", [](const PyPrecomputed& self) {
+        return "<PrecomputedEmbedder " + self.embedder->model_id() + " dim " + std::to_string(self.embedder->dim()) +
+               ", " + std::to_string(self.embedder->size(embed::TextKind::kPassage)) + " passages, " +
+               std::to_string(self.embedder->size(embed::TextKind::kQuery)) + " queries>";
       });
 }
 

@@ -16,7 +16,7 @@ namespace py = pybind11;
 
 namespace medsearch::bindings {
 
-std::shared_ptr<const embed::BertEncoder> encoder_of(const py::handle& obj);  // bindings/encoder.cc
+std::shared_ptr<const embed::Embedder> embedder_of(const py::handle& obj);  // bindings/encoder.cc
 
 namespace {
 
@@ -131,7 +131,7 @@ void attach(Index& index, const py::object& encoder) {
     if (e->model_id() == index.stats().model_id) check(index.attach_embedder(e));
     return;
   }
-  check(index.attach_embedder(encoder_of(encoder)));
+  check(index.attach_embedder(embedder_of(encoder)));
 }
 
 std::vector<std::string> as_string_list(const py::handle& value, const char* key) {
@@ -285,7 +285,7 @@ void init_index(py::module_& m) {
              float heading_weight, const std::optional<py::function>& progress, const py::object& encoder) {
             const auto specs = corpus_specs(corpora);
             std::shared_ptr<const embed::Embedder> embedder;
-            if (!encoder.is_none()) embedder = encoder_of(encoder);
+            if (!encoder.is_none()) embedder = embedder_of(encoder);
             BuildOptions opt;
             opt.markdown_chunker.max_tokens = max_tokens;
             opt.bm25 = {k1, b, heading_weight};
