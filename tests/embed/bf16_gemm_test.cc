@@ -22,6 +22,14 @@ float bits_to_float(uint32_t u) {
   return f;
 }
 
+std::vector<float> gaussian(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> out(n);
+  for (float& v : out) v = normal(rng);
+  return out;
+}
+
 TEST(Bf16, RoundsToNearestEven) {
   EXPECT_EQ(to_bf16(1.0f), 0x3f80);
   EXPECT_EQ(to_bf16(-2.0f), 0xc000);
@@ -97,12 +105,8 @@ TEST_F(Bf16GemmTest, MatchesReferenceOnRoundedOperands) {
 TEST_F(Bf16GemmTest, SameRowSameResultWhateverTheBatch) {
   // A row's result depends only on that row: what lets the encoder's batched
   // and one-by-one results agree exactly.
-  std::mt19937 rng(11);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
   constexpr size_t n = 64, k = 128, m = 37;
-  std::vector<float> w(n * k), a(m * k);
-  for (float& v : w) v = normal(rng);
-  for (float& v : a) v = normal(rng);
+  const std::vector<float> w = gaussian(n * k, 11), a = gaussian(m * k, 12);
   const Bf16PackedWeights packed(w.data(), n, k);
   std::vector<uint16_t> scratch;
   std::vector<float> all(m * n, 0.0f);
@@ -116,12 +120,8 @@ TEST_F(Bf16GemmTest, SameRowSameResultWhateverTheBatch) {
 
 TEST_F(Bf16GemmTest, ColumnRangesComposeToTheWholeProduct) {
   // The encoder splits a query's columns across threads.
-  std::mt19937 rng(5);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
   constexpr size_t n = 160, k = 64, m = 21;
-  std::vector<float> w(n * k), a(m * k);
-  for (float& v : w) v = normal(rng);
-  for (float& v : a) v = normal(rng);
+  const std::vector<float> w = gaussian(n * k, 5), a = gaussian(m * k, 6);
   const Bf16PackedWeights packed(w.data(), n, k);
   std::vector<uint16_t> scratch;
   std::vector<float> whole(m * n, 1.0f), parts(m * n, 1.0f);
