@@ -251,10 +251,13 @@ std::string Index::embedding_text(uint32_t p) const { return impl_->current()->e
 
 bool Index::has_vectors() const { return impl_->current()->dim > 0; }
 
-std::span<const float> Index::vector(uint32_t p) const {
+std::vector<float> Index::vector(uint32_t p) const {
   const auto s = impl_->current();
-  return {s->vectors.data() + size_t{p} * s->dim, s->dim};
+  const auto row = s->vectors.begin() + size_t{p} * s->dim;
+  return std::vector<float>(row, row + s->dim);
 }
+
+std::vector<float> Index::vectors() const { return impl_->current()->vectors; }
 
 Status Index::attach_vectors(std::span<const float> rows, uint32_t dim, std::string model_id) {
   Impl& im = *impl_;
@@ -399,7 +402,11 @@ Status Index::Impl::apply(const State& base, std::span<const uint8_t> drop, std:
   published.push_back(next);
   publish(std::move(next));
   if (!removed_vids.empty()) pending.push_back({generation, std::move(removed_vids)});
-  return reclaim();
+  // The change is published: reclaiming is housekeeping. What fails (memory
+  // for a compaction) stays pending, filtered out of every search, and is
+  // tried again on the next change.
+  (void)reclaim();
+  return Status::ok();
 }
 
 Status Index::Impl::reclaim() {
@@ -541,8 +548,15 @@ Result<std::vector<SearchHit>> Index::search(std::string_view query, const Searc
 uint32_t Index::num_passages() const { return static_cast<uint32_t>(impl_->current()->passages.size()); }
 uint32_t Index::num_documents() const { return static_cast<uint32_t>(impl_->current()->docs.size()); }
 uint32_t Index::document_of(uint32_t p) const { return impl_->current()->passages[p].doc; }
-const std::string& Index::doc_id(uint32_t doc) const { return impl_->current()->doc(doc).meta.doc_id; }
-const std::string& Index::clean_text(uint32_t doc) const { return impl_->current()->doc(doc).clean_text; }
+std::string Index::doc_id(uint32_t doc) const { return impl_->current()->doc(doc).meta.doc_id; }
+std::string Index::clean_text(uint32_t doc) const { return impl_->current()->doc(doc).clean_text; }
+Result<std::string> Index::clean_text_of(std::string_view doc_id) const {
+  const auto s = impl_->current();
+  for (const auto& d : s->docs) {
+    if (d->meta.doc_id == doc_id) return d->clean_text;
+  }
+  return Status::not_found("unknown doc_id '" + std::string(doc_id) + "'");
+}
 const BuildOptions& Index::options() const { return impl_->options; }
 
 IndexStats Index::stats() const {

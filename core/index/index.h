@@ -29,9 +29,7 @@
 //   Passage numbers (ScoredHit::passage, passage(), document_of(), explain(),
 //   materialize()) belong to a generation: every add() and remove()
 //   renumbers. The accessors read the current generation; search() and
-//   search_batch() materialise in the generation they searched. References
-//   and spans returned by doc_id(), clean_text() and vector() are valid until
-//   the next add() or remove().
+//   search_batch() materialise in the generation they searched.
 #pragma once
 
 #include <cstdint>
@@ -212,8 +210,11 @@ class Index {
   // The text a passage is embedded as: its heading path (or title) and body.
   std::string embedding_text(uint32_t p) const;
   bool has_vectors() const;
-  // Vector of passage p (dim() floats); p < num_passages(), has_vectors().
-  std::span<const float> vector(uint32_t p) const;
+  // Vector of passage p (dim() floats, a copy); p < num_passages(), has_vectors().
+  std::vector<float> vector(uint32_t p) const;
+  // All passage vectors of the current generation, num_passages() x dim,
+  // row-major (a copy: a generation's rows go when add() or remove() replaces it).
+  std::vector<float> vectors() const;
   // The query's vector, from the attached embedder (cached by text).
   Result<std::vector<float>> embed_query(std::string_view query) const;
 
@@ -297,10 +298,13 @@ class Index {
   SearchHit passage(uint32_t p) const;
   uint32_t num_passages() const;
   uint32_t num_documents() const;
-  // Document number of passage p, and a document's doc_id.
+  // Document number of passage p, and a document's doc_id and clean text
+  // (copies: the document may be removed meanwhile).
   uint32_t document_of(uint32_t p) const;
-  const std::string& doc_id(uint32_t doc) const;
-  const std::string& clean_text(uint32_t doc) const;
+  std::string doc_id(uint32_t doc) const;
+  std::string clean_text(uint32_t doc) const;
+  // The clean text of the document with this doc_id (any corpus), if present.
+  Result<std::string> clean_text_of(std::string_view doc_id) const;
   IndexStats stats() const;
   const BuildOptions& options() const;
 
