@@ -68,15 +68,32 @@ struct PyHit {
   std::shared_ptr<const Index> index;
   mutable ScoredHit scored;
   std::shared_ptr<const QueryInfo> query;  // null for Index.passage()
+  uint64_t generation = 0;  // the index generation whose passage numbers `scored` uses
   mutable std::shared_ptr<SearchHit> materialized;
   mutable bool explained = false;
+  // Runs read(), which reads the index's current generation, and checks that
+  // it read the hit's: the generation before and after it is the hit's, and
+  // generations only grow. Else Index.add()/remove() renumbered the passages.
+  template <typename Read>
+  auto in_generation(Read&& read) const {
+    auto stale = [&] {
+      return py::value_error("the index changed (Index.add or Index.remove) since this hit was found; search again");
+    };
+    if (index->generation() != generation) throw stale();
+    auto out = read();
+    if (index->generation() != generation) throw stale();
+    return out;
+  }
   const SearchHit& full() const {
-    if (!materialized) materialized = std::make_shared<SearchHit>(index->materialize(scored));
+    if (!materialized) {
+      materialized = std::make_shared<SearchHit>(in_generation([&] { return index->materialize(scored); }));
+    }
     return *materialized;
   }
   const ScoredHit& parts() const {
     if (!explained && query) {
-      const ScoredHit e = index->explain(query->text, scored.passage, query->vector);
+      const ScoredHit e =
+          in_generation([&] { return index->explain(query->text, scored.passage, query->vector); });
       scored.body_score = e.body_score;
       scored.heading_score = e.heading_score;
       scored.dense_score = e.dense_score;
@@ -87,10 +104,10 @@ struct PyHit {
 };
 
 std::vector<PyHit> wrap(const std::shared_ptr<Index>& index, std::vector<ScoredHit> hits,
-                        std::shared_ptr<const QueryInfo> query) {
+                        std::shared_ptr<const QueryInfo> query, uint64_t generation) {
   std::vector<PyHit> out;
   out.reserve(hits.size());
-  for (const auto& h : hits) out.push_back(PyHit{index, h, query, nullptr});
+  for (const auto& h : hits) out.push_back(PyHit{index, h, query, generation, nullptr});
   return out;
 }
 
@@ -142,6 +159,53 @@ std::vector<std::string> as_string_list(const py::handle& value, const char* key
   } catch (const py::cast_error&) {
     throw py::value_error(std::string("filter '") + key + "' takes a string or a list of strings");
   }
+}
+
+// A Python mapping -> io::Document (Index.add).
+io::Document python_document(const py::handle& item) {
+  if (!py::isinstance<py::dict>(item)) throw py::value_error("each document is a dict (doc_id, body, ...)");
+  io::Document d;
+  d.format = io::DocFormat::kPlain;
+  for (auto [key_obj, value] : item.cast<py::dict>()) {
+    const std::string key = py::str(key_obj);
+    auto text = [&]() -> std::string {
+      if (!py::isinstance<py::str>(value)) throw py::value_error("document field '" + key + "' takes a string");
+      return std::string(py::reinterpret_borrow<py::str>(value));
+    };
+    if (key == "doc_id") {
+      d.doc_id = text();
+    } else if (key == "corpus") {
+      d.corpus = text();
+    } else if (key == "title") {
+      d.title = text();
+    } else if (key == "body") {
+      d.body = text();
+    } else if (key == "url") {
+      d.url = text();
+    } else if (key == "last_reviewed") {
+      d.last_reviewed = text();
+    } else if (key == "audience") {
+      d.audience = text();
+    } else if (key == "cancer_type") {
+      d.cancer_type = text();
+    } else if (key == "meta_json") {
+      d.meta_json = text();
+    } else if (key == "tags") {
+      d.tags = as_string_list(value, "tags");
+    } else if (key == "format") {
+      const std::string f = text();
+      if (f == "markdown") {
+        d.format = io::DocFormat::kMarkdown;
+      } else if (f != "plain") {
+        throw py::value_error("format must be 'markdown' or 'plain', got '" + f + "'");
+      }
+    } else {
+      throw py::value_error("unknown document field '" + key +
+                            "' (use doc_id, corpus, title, body, format, url, last_reviewed, audience, "
+                            "cancer_type, tags, meta_json)");
+    }
+  }
+  return d;
 }
 
 // k is taken as int64 so that k <= 0 is a ValueError (not a TypeError) and a huge k is
@@ -378,15 +442,18 @@ void init_index(py::module_& m) {
           [](const std::shared_ptr<Index>& self) {
             if (!self->has_vectors()) throw py::value_error("this index has no passage vectors");
             const auto dim = static_cast<py::ssize_t>(self->stats().dim);
-            const auto first = self->vector(0);
-            // A read-only view that keeps the index alive.
-            py::array_t<float> view({static_cast<py::ssize_t>(self->num_passages()), dim},
-                                    {dim * static_cast<py::ssize_t>(sizeof(float)), static_cast<py::ssize_t>(sizeof(float))},
-                                    first.data(), py::cast(self));
-            py::detail::array_proxy(view.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
-            return view;
+            // A copy: add() and remove() replace the generation that owns the rows.
+            auto rows = std::make_unique<std::vector<float>>(self->vectors());
+            const auto n = static_cast<py::ssize_t>(rows->size()) / dim;
+            const float* data = rows->data();
+            py::capsule owner(rows.release(), [](void* v) { delete static_cast<std::vector<float>*>(v); });
+            py::array_t<float> out({n, dim}, {dim * static_cast<py::ssize_t>(sizeof(float)),
+                                              static_cast<py::ssize_t>(sizeof(float))},
+                                   data, owner);
+            py::detail::array_proxy(out.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+            return out;
           },
-          "The passage vectors, (len(index), dim) float32, row p for passage p: a read-only view.")
+          "The passage vectors, (len(index), dim) float32, row p for passage p: a read-only copy.")
       .def(
           "doc_number",
           [](const Index& self, uint32_t p) {
@@ -428,7 +495,8 @@ void init_index(py::module_& m) {
               response = self->retrieve(query, opt);
             }
             auto r = unwrap(std::move(response));
-            return results(wrap(self, std::move(r.hits), std::move(info)), r.coverage, mode_name(opt.mode));
+            return results(wrap(self, std::move(r.hits), std::move(info), r.generation), r.coverage,
+                           mode_name(opt.mode));
           },
           py::arg("query"), py::arg("k") = 10, py::arg("filters") = py::none(), py::arg("level") = "passage",
           py::arg("mode") = "auto", py::arg("query_vector") = py::none(), py::kw_only(),
@@ -459,7 +527,8 @@ void init_index(py::module_& m) {
               auto info = std::make_shared<QueryInfo>();
               info->text = queries[i];
               info->reranked = opt.mode == SearchMode::kRerank;
-              out.append(results(wrap(self, std::move(all[i].hits), std::move(info)), all[i].coverage, mode_name(opt.mode)));
+              out.append(results(wrap(self, std::move(all[i].hits), std::move(info), all[i].generation),
+                                 all[i].coverage, mode_name(opt.mode)));
             }
             return out;
           },
@@ -507,15 +576,59 @@ void init_index(py::module_& m) {
           "features named by medsearch.feature_names(). exclude_documents: document numbers left out, as if\n"
           "not indexed (for studying questions the corpus cannot answer).")
       .def("passage", [](const std::shared_ptr<Index>& self, uint32_t p) {
+            const uint64_t generation = self->generation();
             if (p >= self->num_passages()) throw py::index_error("passage number out of range");
-            return PyHit{self, ScoredHit{.passage = p}, nullptr, nullptr};
+            PyHit hit{self, ScoredHit{.passage = p}, nullptr, generation, nullptr};
+            hit.full();  // now, while `p` names what the caller meant
+            return hit;
           }, py::arg("number"), "The passage with this internal number (0 <= number < len(index)).")
       .def("clean_text", [](const Index& self, const std::string& doc_id) {
-            for (uint32_t d = 0; d < self.num_documents(); ++d) {
-              if (self.doc_id(d) == doc_id) return self.clean_text(d);
-            }
-            throw py::key_error("unknown doc_id '" + doc_id + "'");
+            auto text = self.clean_text_of(doc_id);
+            if (!text) throw py::key_error("unknown doc_id '" + doc_id + "'");
+            return std::move(text).value();
           }, py::arg("doc_id"), "The cleaned text that passage spans point into.")
+      .def(
+          "add",
+          [](Index& self, const py::iterable& documents, const std::optional<py::function>& progress) {
+            std::vector<io::Document> docs;
+            for (auto item : documents) docs.push_back(python_document(item));
+            ProgressFn report;
+            if (progress) {
+              report = [&progress](std::string_view stage, size_t done, size_t total) {
+                py::gil_scoped_acquire gil;
+                (*progress)(std::string(stage), done, total);
+              };
+            }
+            Status st;
+            {
+              py::gil_scoped_release release;
+              st = self.add(std::move(docs), report);
+            }
+            check(st);
+          },
+          py::arg("documents"), py::kw_only(), py::arg("progress") = py::none(),
+          "Add documents: dicts with doc_id and body, and optionally corpus, title, format ('plain', the\n"
+          "default, or 'markdown'), url, last_reviewed, audience, cancer_type, tags, meta_json. They are\n"
+          "chunked as at build, indexed and (with vectors) embedded with the attached encoder. Searches in\n"
+          "other threads continue and see the index before or after the change, never a mix. Renumbers\n"
+          "passages: hits found before it raise ValueError when their text is first read.")
+      .def(
+          "remove",
+          [](Index& self, const py::object& doc_ids, const std::string& corpus) {
+            const std::vector<std::string> ids = as_string_list(doc_ids, "doc_ids");
+            Status st;
+            {
+              py::gil_scoped_release release;
+              st = self.remove(ids, corpus);
+            }
+            if (st.code() == StatusCode::kNotFound) throw py::key_error(st.message());
+            check(st);
+          },
+          py::arg("doc_ids"), py::kw_only(), py::arg("corpus") = "",
+          "Remove documents (a doc_id or a list) and their passages; corpus: where a doc_id is in several.\n"
+          "An unknown doc_id raises KeyError and changes nothing. See Index.add for what searches see.")
+      .def_property_readonly("generation", &Index::generation,
+                             "Increases with every add() and remove(); hits belong to the generation they came from.")
       .def("__len__", &Index::num_passages)
       .def_property_readonly("num_documents", &Index::num_documents)
       .def("stats", [](const Index& self) {

@@ -5,9 +5,31 @@
 //   auto index = Index::build(std::move(*docs), BuildOptions{});
 //   auto hits = (*index)->search("recurrent mesothelioma treatment", SearchOptions{});
 //
-// Thread safety: thread-compatible. After build() or load(), any number of
-// threads may call the const methods (search, search_batch, passage, save)
-// concurrently.
+// Thread safety: search, retrieve, their batches, candidate_pool, save and
+// the accessors may run concurrently with each other and with add() and
+// remove() (see "Changing the documents" below). attach_embedder,
+// attach_vectors and set_reranker need exclusive access.
+//
+// Changing the documents: generations
+//   add() and remove() build the next generation of the index beside the
+//   current one and publish it with one pointer swap; a search reads the
+//   generation current when it starts, from start to end, and reports it
+//   (SearchResponse::generation). So a search concurrent with a change sees
+//   the documents as they were before it or as they are after it, never a mix.
+//   A generation answers every query exactly as Index::build() over its
+//   documents would (same options, same embedder): its documents are the
+//   previous generation's that were kept, in their order, then the added ones
+//   in the order given; passages are numbered document by document; BM25
+//   statistics (passage count, document frequencies, average field lengths)
+//   are the generation's own, so adding or removing a document changes the
+//   scores of the others as a rebuild would. With an HNSW dense side
+//   (BuildOptions::exact_below) that holds up to the graph's approximation:
+//   the graph keeps its nodes across generations, so a generation's dense
+//   candidates can differ from a fresh graph's at small ef.
+//   Passage numbers (ScoredHit::passage, passage(), document_of(), explain(),
+//   materialize()) belong to a generation: every add() and remove()
+//   renumbers. The accessors read the current generation; search() and
+//   search_batch() materialise in the generation they searched.
 #pragma once
 
 #include <cstdint>
@@ -151,6 +173,7 @@ struct ScoredHit {
 struct SearchResponse {
   std::vector<ScoredHit> hits;
   float coverage = std::numeric_limits<float>::quiet_NaN();
+  uint64_t generation = 0;  // the generation searched (Index::generation())
 };
 
 struct IndexStats {
@@ -187,8 +210,11 @@ class Index {
   // The text a passage is embedded as: its heading path (or title) and body.
   std::string embedding_text(uint32_t p) const;
   bool has_vectors() const;
-  // Vector of passage p (dim() floats); p < num_passages(), has_vectors().
-  std::span<const float> vector(uint32_t p) const;
+  // Vector of passage p (dim() floats, a copy); p < num_passages(), has_vectors().
+  std::vector<float> vector(uint32_t p) const;
+  // All passage vectors of the current generation, num_passages() x dim,
+  // row-major (a copy: a generation's rows go when add() or remove() replaces it).
+  std::vector<float> vectors() const;
   // The query's vector, from the attached embedder (cached by text).
   Result<std::vector<float>> embed_query(std::string_view query) const;
 
@@ -200,7 +226,35 @@ class Index {
   // written beside the old one and made current by one atomic rename; a save
   // that fails midway leaves the previous index loadable and unchanged.
   // Refuses to write into a non-empty directory that is not a medsearch index.
+  // Writes the current generation (waiting for a running add() or remove(),
+  // which wait for it in turn); load() answers as it does. After add() or
+  // remove() the HNSW graph is not written (its nodes are keyed by vector ids
+  // that outlive passage numbers) and load() rebuilds it from the vectors.
   Status save(const std::filesystem::path& dir) const;
+
+  // Adds documents: chunked as build() chunks them, indexed in BM25 and, when
+  // the index has passage vectors, embedded with the attached embedder and
+  // added to the dense index. Publishes one new generation (see the top of
+  // this file). Errors (nothing changes): no documents, an empty doc_id, a
+  // (corpus, doc_id) pair given twice or already in the index (remove it
+  // first), an index with vectors but no embedder attached, embedding errors.
+  // Cost: analysis and embedding of the added passages only, plus O(passages)
+  // to copy the generation's tables and vectors and merge the BM25 postings
+  // (no re-analysis): batch documents into one call where you can.
+  // Thread-safe: one add()/remove() runs at a time, searches continue.
+  Status add(std::vector<io::Document> documents, const ProgressFn& progress = nullptr);
+  // Removes documents and their passages by doc_id. `corpus` empty: each
+  // doc_id must name one document in the index (a doc_id present in several
+  // corpora is an error that asks for the corpus); else only that corpus is
+  // searched. Errors (nothing changes): no ids, an unknown id (kNotFound), an
+  // id given twice, removing every passage of the index. Cost: O(passages) as
+  // for add(). The removed passages' rows leave the dense index when no
+  // search of an older generation can still need them, and the index is
+  // compacted when they reach a quarter of its rows.
+  Status remove(std::span<const std::string> doc_ids, std::string_view corpus = {});
+  // The current generation: 1 after build() or load(), +1 per add(),
+  // remove() and attach_vectors().
+  uint64_t generation() const;
 
   // Top-k hits for one query, best first. An empty or blank query is an error;
   // a query whose terms are all unknown or stopwords gives no hits.
@@ -244,10 +298,13 @@ class Index {
   SearchHit passage(uint32_t p) const;
   uint32_t num_passages() const;
   uint32_t num_documents() const;
-  // Document number of passage p, and a document's doc_id.
+  // Document number of passage p, and a document's doc_id and clean text
+  // (copies: the document may be removed meanwhile).
   uint32_t document_of(uint32_t p) const;
-  const std::string& doc_id(uint32_t doc) const;
-  const std::string& clean_text(uint32_t doc) const;
+  std::string doc_id(uint32_t doc) const;
+  std::string clean_text(uint32_t doc) const;
+  // The clean text of the document with this doc_id (any corpus), if present.
+  Result<std::string> clean_text_of(std::string_view doc_id) const;
   IndexStats stats() const;
   const BuildOptions& options() const;
 

@@ -16,6 +16,7 @@
 #include "core/rank/features.h"
 #include "core/rank/reranker.h"
 #include "core/vector/vector_index.h"
+#include "core/vector/types.h"
 
 namespace medsearch {
 
@@ -52,40 +53,124 @@ inline std::string join(const std::vector<std::string>& parts, std::string_view 
 }
 
 struct Index::Impl {
+  // A document as stored: shared by every generation that holds it.
   struct StoredDoc {
     io::Document meta;  // body left empty: the clean text replaces it
     std::string clean_text;
-    uint32_t date = 0;  // YYYYMMDD or 0
-    uint8_t audience = kAudienceNone;
-    uint32_t cancer_type = 0;  // id into cancer_types; 0 = none
-    uint32_t corpus = 0;       // id into corpora
+    std::vector<std::vector<std::string>> heading_paths;  // its passages' heading paths
   };
   struct StoredPassage {
     uint32_t doc;
     uint32_t ordinal;
     uint32_t begin;
     uint32_t end;
-    uint32_t heading_path;  // id into heading_paths
+    uint32_t heading_path;  // id into its document's heading_paths
+  };
+
+  // One generation of the index: immutable once published. Searches hold a
+  // shared_ptr to the generation they started with; add()/remove() build the
+  // next one beside it (sharing documents, the dense index and nothing else)
+  // and publish it. A generation's passages are numbered as build() would
+  // number its documents' (documents in order, passages in order), and its
+  // BM25 statistics are its own, so it answers as build() over its documents.
+  struct State {
+    uint64_t generation = 1;
+    std::vector<std::shared_ptr<const StoredDoc>> docs;
+    std::vector<StoredPassage> passages;
+    std::vector<uint32_t> passage_doc;  // passage -> doc, for grouping and filters
+    // Per document, derived from its metadata against this generation's tables.
+    std::vector<uint32_t> doc_date;         // YYYYMMDD or 0
+    std::vector<uint8_t> doc_audience;      // Audience
+    std::vector<uint32_t> doc_cancer_type;  // id into cancer_types; 0 = none
+    std::vector<uint32_t> doc_corpus;       // id into corpora
+    std::vector<uint32_t> doc_first_passage;  // doc -> its first passage; size docs + 1
+    std::vector<std::string> corpora;       // sorted, unique
+    std::vector<std::string> cancer_types;  // sorted, unique, [0] = ""
+    std::shared_ptr<const lexical::Bm25Index> bm25;  // shared with generations that add no passages
+
+    // Dense side: vectors (row p = passage p, L2-normalised) and the model
+    // that made them. The ANN index is shared by generations and keyed by
+    // vector ids (vid), not passage numbers: a passage keeps its vid for the
+    // life of the Index object, vids are never reused and ascend with the
+    // passage number. `live` holds this generation's vids when the dense index
+    // may hold others (added later, or removed and not yet reclaimed); null
+    // means passage p has vid p and the index held nothing else when published.
+    uint32_t dim = 0;
+    std::string model_id;
+    std::vector<float> vectors;
+    std::shared_ptr<vector::VectorIndex> dense;
+    std::vector<uint32_t> passage_vid;  // ascending
+    std::shared_ptr<const vector::IdFilter> live;
+
+    const StoredDoc& doc(uint32_t d) const { return *docs[d]; }
+    void derive_lookup_tables();
+    Status build_dense_index(const BuildOptions& options);
+    Result<std::vector<lexical::ScoredPassage>> dense_search(std::span<const float> qv,
+                                                             const std::vector<uint8_t>& allowed, uint32_t k,
+                                                             uint32_t ef) const;
+    float dot(std::span<const float> qv, uint32_t p) const {
+      const float* v = vectors.data() + size_t{p} * dim;
+      float sum = 0.0f;
+      for (uint32_t j = 0; j < dim; ++j) sum += qv[j] * v[j];
+      return sum;
+    }
+    Result<std::vector<uint8_t>> compile_filters(const SearchFilters& f) const;
+    rank::CorpusView corpus_view() const;
+    std::string passage_id(uint32_t p) const {
+      return doc(passages[p].doc).meta.doc_id + "#" + std::to_string(passages[p].ordinal);
+    }
+    const std::vector<std::string>& heading_path(uint32_t p) const {
+      return doc(passages[p].doc).heading_paths[passages[p].heading_path];
+    }
+    std::string_view body_text(uint32_t p) const {
+      const auto& ps = passages[p];
+      return std::string_view(doc(ps.doc).clean_text).substr(ps.begin, ps.end - ps.begin);
+    }
+    std::string embedding_text(uint32_t p) const;
+    SearchHit passage(uint32_t p) const;
+    Status serialize_documents(const BuildOptions& options, internal::BinaryWriter* out) const;
   };
 
   BuildOptions options;
   text::Analyzer analyzer;
-  std::vector<StoredDoc> docs;
-  std::vector<StoredPassage> passages;
-  std::vector<uint32_t> passage_doc;  // passage -> doc, for grouping and filters
-  std::vector<std::vector<std::string>> heading_paths;
-  std::vector<std::string> corpora;       // sorted, unique
-  std::vector<std::string> cancer_types;  // sorted, unique, [0] = ""
-  lexical::Bm25Index bm25;
-
-  // Dense side: vectors (row p = passage p, L2-normalised), the model that
-  // made them, the ANN index over them, and the embedder for query texts.
-  uint32_t dim = 0;
-  std::string model_id;
-  std::vector<float> vectors;
-  std::unique_ptr<vector::VectorIndex> dense;
   std::shared_ptr<const embed::Embedder> embedder;
-  std::vector<uint32_t> doc_first_passage;  // doc -> its first passage; size docs + 1
+
+  // The current generation. Readers copy the pointer under the mutex (a
+  // reference-count increment) and search without it.
+  mutable std::mutex state_mu;
+  std::shared_ptr<const State> head;  // guarded by state_mu
+  std::shared_ptr<const State> current() const {
+    std::lock_guard lock(state_mu);
+    return head;
+  }
+  void publish(std::shared_ptr<const State> next) {
+    std::lock_guard lock(state_mu);
+    head = std::move(next);
+  }
+
+  // The writer side: add(), remove(), attach_vectors() and save() hold
+  // writer_mu; the fields below it are guarded by it.
+  // Lock order: writer_mu, then state_mu (never the other way).
+  std::mutex writer_mu;
+  // Generations published since the last reclaim that may still be in use.
+  std::vector<std::weak_ptr<const State>> published;
+  // Vids of removed passages, still in the dense index because a generation
+  // older than `dead_from` (which holds them) may still be searched.
+  struct PendingRemoval {
+    uint64_t dead_from;
+    std::vector<vector::DocId> vids;
+  };
+  std::vector<PendingRemoval> pending;
+  size_t removed_since_compact = 0;
+  uint32_t next_vid = 0;
+  // Removes the pending vids no live generation holds; compacts the dense
+  // index when a quarter of it is removed rows. Needs writer_mu.
+  Status reclaim();
+  // The generation after `base`: without the documents with drop[d] != 0,
+  // with `added` (documents chunked, their passages embedded when `vectors`)
+  // appended. Needs writer_mu.
+  Status apply(const State& base, std::span<const uint8_t> drop, std::vector<io::Document> added,
+               const ProgressFn& progress);
 
   // LRU cache of query vectors, so a repeated query does not pay the encoder twice.
   mutable std::mutex cache_mu;
@@ -95,7 +180,7 @@ struct Index::Impl {
   // The built-in model unless Index::set_reranker() replaced it.
   std::shared_ptr<const rank::Reranker> reranker = rank::Reranker::builtin();
   // The query's vector from the embedder, through the LRU cache.
-  Result<std::vector<float>> embed_query(std::string_view query) const;
+  Result<std::vector<float>> embed_query(std::string_view query, uint32_t dim) const;
 
   // A query, analysed and embedded once for the whole pipeline (pipeline.cc).
   struct Query {
@@ -103,35 +188,20 @@ struct Index::Impl {
     std::vector<float> vector;     // empty in bm25 mode
     std::vector<uint8_t> allowed;  // per document; empty: all allowed
   };
-  Status prepare(std::string_view query, const SearchOptions& options, std::span<const uint32_t> exclude_documents,
-                 Query* q) const;
-  lexical::Bm25Index::Options bm25_options(const Query& q, uint32_t k, bool one_per_doc) const;
+  Status prepare(const State& s, std::string_view query, const SearchOptions& options,
+                 std::span<const uint32_t> exclude_documents, Query* q) const;
+  lexical::Bm25Index::Options bm25_options(const State& s, const Query& q, uint32_t k, bool one_per_doc) const;
   // The hybrid/rerank candidate pool: BM25 and dense top `depth`, with features.
-  Result<std::vector<rank::Candidate>> pool(const Query& q, const SearchOptions& options, uint32_t depth) const;
-  Result<SearchResponse> run(std::string_view query, const SearchOptions& options) const;
-  rank::CorpusView corpus_view() const;
-
-  void derive_lookup_tables();
-  Status build_dense_index();
-  Result<std::vector<lexical::ScoredPassage>> dense_search(std::span<const float> qv, const std::vector<uint8_t>& allowed,
-                                                           uint32_t k, uint32_t ef) const;
-  float dot(std::span<const float> qv, uint32_t p) const {
-    const float* v = vectors.data() + size_t{p} * dim;
-    float sum = 0.0f;
-    for (uint32_t j = 0; j < dim; ++j) sum += qv[j] * v[j];
-    return sum;
-  }
-  Result<std::vector<uint8_t>> compile_filters(const SearchFilters& f) const;
-  std::string passage_id(uint32_t p) const {
-    return docs[passages[p].doc].meta.doc_id + "#" + std::to_string(passages[p].ordinal);
-  }
-  std::string heading_text(uint32_t p) const { return join(heading_paths[passages[p].heading_path], " "); }
-  std::string_view body_text(uint32_t p) const {
-    const auto& ps = passages[p];
-    return std::string_view(docs[ps.doc].clean_text).substr(ps.begin, ps.end - ps.begin);
-  }
-  Status serialize_documents(internal::BinaryWriter* out) const;
-  Status deserialize_documents(internal::BinaryReader* in);
+  Result<std::vector<rank::Candidate>> pool(const State& s, const Query& q, const SearchOptions& options,
+                                            uint32_t depth) const;
+  Result<SearchResponse> run(const State& s, std::string_view query, const SearchOptions& options) const;
+  // Chunks documents as build() does (in parallel, progress stage "chunking").
+  static std::vector<std::shared_ptr<const StoredDoc>> chunk(std::vector<io::Document> documents,
+                                                             const BuildOptions& options, const ProgressFn& progress,
+                                                             std::vector<StoredPassage>* passages, uint32_t first_doc);
+  // BM25 over passages [first, passages.size()) of `s` (numbered from 0).
+  Result<lexical::Bm25Index> index_passages(const State& s, uint32_t first) const;
+  Status deserialize_documents(internal::BinaryReader* in, State* s);
 };
 
 }  // namespace medsearch

@@ -16,32 +16,49 @@
 
 namespace medsearch {
 
-Result<std::vector<lexical::ScoredPassage>> Index::Impl::dense_search(std::span<const float> qv,
-                                                                      const std::vector<uint8_t>& allowed, uint32_t k,
-                                                                      uint32_t ef) const {
+Result<std::vector<lexical::ScoredPassage>> Index::Impl::State::dense_search(std::span<const float> qv,
+                                                                             const std::vector<uint8_t>& allowed,
+                                                                             uint32_t k, uint32_t ef) const {
   k = std::min<uint32_t>(k, static_cast<uint32_t>(passages.size()));
   vector::SearchParams params;
   params.k = k;
   params.ef = std::max(ef, k);
+  // The dense index is keyed by vector id and may hold other generations'
+  // rows: the filter is this generation's (allowed) vids.
   vector::IdFilter filter;
   if (!allowed.empty()) {
     for (size_t d = 0; d < docs.size(); ++d) {
       if (!allowed[d]) continue;
-      for (uint32_t p = doc_first_passage[d]; p < doc_first_passage[d + 1]; ++p) filter.add(p);
+      const uint32_t lo = doc_first_passage[d], hi = doc_first_passage[d + 1];
+      filter.add_many(std::span<const uint32_t>(passage_vid).subspan(lo, hi - lo));
     }
     params.filter = &filter;
+  } else if (live) {
+    params.filter = live.get();
   }
   std::vector<vector::DocId> ids(k);
   std::vector<float> scores(k);
-  MEDSEARCH_RETURN_IF_ERROR(dense->search(vector::MatrixView{qv.data(), 1, dim}, params, ids, scores));
   std::vector<lexical::ScoredPassage> out;
-  for (uint32_t i = 0; i < k; ++i) {
-    if (ids[i] != vector::kInvalidDocId) out.push_back({ids[i], scores[i]});
+  while (true) {
+    MEDSEARCH_RETURN_IF_ERROR(dense->search(vector::MatrixView{qv.data(), 1, dim}, params, ids, scores));
+    out.clear();
+    bool foreign = false;
+    for (uint32_t i = 0; i < k && !foreign; ++i) {
+      if (ids[i] == vector::kInvalidDocId) continue;
+      const auto it = std::lower_bound(passage_vid.begin(), passage_vid.end(), ids[i]);
+      foreign = it == passage_vid.end() || *it != ids[i];
+      if (!foreign) out.push_back({static_cast<uint32_t>(it - passage_vid.begin()), scores[i]});
+    }
+    if (!foreign) return out;
+    // A generation published without a filter (its vids were all the index
+    // held) meets rows a writer added since: search again with its vids.
+    if (params.filter) return Status::internal("the dense index returned a vector id outside the filter");
+    filter.add_many(passage_vid);
+    params.filter = &filter;
   }
-  return out;
 }
 
-Result<std::vector<uint8_t>> Index::Impl::compile_filters(const SearchFilters& f) const {
+Result<std::vector<uint8_t>> Index::Impl::State::compile_filters(const SearchFilters& f) const {
   std::vector<uint8_t> audience_ok(3, f.audience.empty());
   for (const auto& a : f.audience) {
     const uint8_t code = audience_code(a);
@@ -74,16 +91,15 @@ Result<std::vector<uint8_t>> Index::Impl::compile_filters(const SearchFilters& f
   }
   std::vector<uint8_t> allowed(docs.size());
   for (size_t d = 0; d < docs.size(); ++d) {
-    const auto& doc = docs[d];
-    allowed[d] = audience_ok[doc.audience] && corpus_ok[doc.corpus] && type_ok[doc.cancer_type] &&
-                 (after == 0 || doc.date >= after);
+    allowed[d] = audience_ok[doc_audience[d]] && corpus_ok[doc_corpus[d]] && type_ok[doc_cancer_type[d]] &&
+                 (after == 0 || doc_date[d] >= after);
   }
   return allowed;
 }
 
 
-rank::CorpusView Index::Impl::corpus_view() const {
-  return {.bm25 = &bm25, .passage_doc = passage_doc, .doc_first_passage = doc_first_passage,
+rank::CorpusView Index::Impl::State::corpus_view() const {
+  return {.bm25 = bm25.get(), .passage_doc = passage_doc, .doc_first_passage = doc_first_passage,
           .vectors = vectors, .dim = dim};
 }
 
@@ -117,8 +133,10 @@ rank::CoverageVector coverage_features(std::span<const rank::Candidate> ranked) 
 
 }  // namespace
 
-Status Index::Impl::prepare(std::string_view query, const SearchOptions& options,
+Status Index::Impl::prepare(const State& s, std::string_view query, const SearchOptions& options,
                             std::span<const uint32_t> exclude_documents, Query* q) const {
+  const auto& docs = s.docs;
+  const uint32_t dim = s.dim;
   const bool needs_text = options.mode != SearchMode::kDense || options.query_vector.empty();
   if (needs_text && is_blank(query)) return Status::invalid_argument("empty query");
   if (options.k == 0) return Status::invalid_argument("k must be at least 1");
@@ -130,7 +148,7 @@ Status Index::Impl::prepare(std::string_view query, const SearchOptions& options
   }
   q->allowed.clear();
   if (!options.filters.empty()) {
-    auto compiled = compile_filters(options.filters);
+    auto compiled = s.compile_filters(options.filters);
     if (!compiled) return compiled.status();
     q->allowed = std::move(compiled).value();
   }
@@ -144,7 +162,7 @@ Status Index::Impl::prepare(std::string_view query, const SearchOptions& options
   if (needs_text) {
     std::vector<text::Token> tokens;
     analyzer.analyze(query, &tokens);
-    q->terms = bm25.resolve(tokens);
+    q->terms = s.bm25->resolve(tokens);
   }
   q->vector.clear();
   if (options.mode == SearchMode::kBm25) return Status::ok();
@@ -162,24 +180,25 @@ Status Index::Impl::prepare(std::string_view query, const SearchOptions& options
     }
     q->vector.assign(options.query_vector.begin(), options.query_vector.end());
   } else {
-    auto embedded = embed_query(query);
+    auto embedded = embed_query(query, dim);
     if (!embedded) return embedded.status();
     q->vector = std::move(embedded).value();
   }
   return Status::ok();
 }
 
-lexical::Bm25Index::Options Index::Impl::bm25_options(const Query& q, uint32_t k, bool one_per_doc) const {
+lexical::Bm25Index::Options Index::Impl::bm25_options(const State& s, const Query& q, uint32_t k,
+                                                      bool one_per_doc) const {
   lexical::Bm25Index::Options o;
   o.k = k;
-  o.group_of = passage_doc;
+  o.group_of = s.passage_doc;
   o.group_allowed = q.allowed;
   o.one_per_group = one_per_doc;
-  o.num_groups = static_cast<uint32_t>(docs.size());
+  o.num_groups = static_cast<uint32_t>(s.docs.size());
   return o;
 }
 
-Result<std::vector<rank::Candidate>> Index::Impl::pool(const Query& q, const SearchOptions& options,
+Result<std::vector<rank::Candidate>> Index::Impl::pool(const State& s, const Query& q, const SearchOptions& options,
                                                        uint32_t depth) const {
   // The pool needs most of the dense top list, not all of it: the reranker
   // also sees BM25's. ef = 2 x depth keeps ~92% of the exact top 50 on the
@@ -188,17 +207,19 @@ Result<std::vector<rank::Candidate>> Index::Impl::pool(const Query& q, const Sea
   std::vector<lexical::ScoredPassage> lexical_list;
   Result<std::vector<lexical::ScoredPassage>> dense_list = Status::internal("not searched");
   // The two retrievers are independent: run them side by side when a core is free.
-  tbb::parallel_invoke([&] { lexical_list = bm25.search(q.terms, bm25_options(q, depth, false)); },
-                       [&] { dense_list = dense_search(q.vector, q.allowed, depth, ef); });
+  tbb::parallel_invoke([&] { lexical_list = s.bm25->search(q.terms, bm25_options(s, q, depth, false)); },
+                       [&] { dense_list = s.dense_search(q.vector, q.allowed, depth, ef); });
   if (!dense_list) return dense_list.status();
-  return rank::build_pool(corpus_view(), q.terms, q.vector, lexical_list, *dense_list);
+  return rank::build_pool(s.corpus_view(), q.terms, q.vector, lexical_list, *dense_list);
 }
 
-Result<SearchResponse> Index::Impl::run(std::string_view query, const SearchOptions& options) const {
+Result<SearchResponse> Index::Impl::run(const State& s, std::string_view query, const SearchOptions& options) const {
   Query q;
-  MEDSEARCH_RETURN_IF_ERROR(prepare(query, options, {}, &q));
+  MEDSEARCH_RETURN_IF_ERROR(prepare(s, query, options, {}, &q));
   const bool doc_level = options.level == ResultLevel::kDocument;
+  const lexical::Bm25Index& bm25 = *s.bm25;
   SearchResponse response;
+  response.generation = s.generation;
   auto scored_hits = [&](const std::vector<lexical::ScoredPassage>& ranked) {
     for (const auto& r : ranked) {
       ScoredHit h;
@@ -207,14 +228,14 @@ Result<SearchResponse> Index::Impl::run(std::string_view query, const SearchOpti
       if (options.explain) {
         h.body_score = bm25.field_score(q.terms, r.passage, lexical::kBody);
         h.heading_score = bm25.field_score(q.terms, r.passage, lexical::kHeading);
-        if (!q.vector.empty()) h.dense_score = dot(q.vector, r.passage);
+        if (!q.vector.empty()) h.dense_score = s.dot(q.vector, r.passage);
       }
       response.hits.push_back(h);
     }
   };
 
   if (options.mode == SearchMode::kBm25) {
-    scored_hits(bm25.search(q.terms, bm25_options(q, options.k, doc_level)));
+    scored_hits(bm25.search(q.terms, bm25_options(s, q, options.k, doc_level)));
     return response;
   }
   const uint32_t candidates = std::max(options.candidates, options.k);
@@ -222,10 +243,10 @@ Result<SearchResponse> Index::Impl::run(std::string_view query, const SearchOpti
     const uint32_t ef = options.ef ? options.ef : std::max<uint32_t>(candidates, 128);
     // Document-level results need enough passages to find k distinct documents.
     const uint32_t dense_k = doc_level ? std::max(candidates, options.k * 8) : options.k;
-    auto dense_list = dense_search(q.vector, q.allowed, dense_k, ef);
+    auto dense_list = s.dense_search(q.vector, q.allowed, dense_k, ef);
     if (!dense_list) return dense_list.status();
     if (doc_level) {
-      scored_hits(best_per_document(*dense_list, passage_doc, options.k));
+      scored_hits(best_per_document(*dense_list, s.passage_doc, options.k));
     } else {
       if (dense_list->size() > options.k) dense_list->resize(options.k);
       scored_hits(*dense_list);
@@ -234,7 +255,7 @@ Result<SearchResponse> Index::Impl::run(std::string_view query, const SearchOpti
   }
 
   // Hybrid and rerank: pool, fuse, (rerank), group and diversify.
-  auto pooled = pool(q, options, doc_level ? std::max(candidates, 2 * options.k) : candidates);
+  auto pooled = pool(s, q, options, doc_level ? std::max(candidates, 2 * options.k) : candidates);
   if (!pooled) return pooled.status();
   std::vector<rank::Candidate>& cands = *pooled;
   if (cands.empty()) return response;
@@ -270,7 +291,7 @@ Result<SearchResponse> Index::Impl::run(std::string_view query, const SearchOpti
   div.k = options.k;
   div.max_per_document = doc_level ? 1 : options.max_per_document;
   div.mmr_lambda = options.mmr_lambda;
-  for (uint32_t i : rank::diversify(cands, corpus_view(), div)) {
+  for (uint32_t i : rank::diversify(cands, s.corpus_view(), div)) {
     const rank::Candidate& c = cands[i];
     ScoredHit h;
     h.passage = c.passage;
@@ -292,20 +313,21 @@ Result<std::vector<rank::Candidate>> Index::candidate_pool(std::string_view quer
   if (options.mode != SearchMode::kHybrid && options.mode != SearchMode::kRerank) {
     return Status::invalid_argument("candidate pools belong to the hybrid and rerank modes");
   }
+  const auto s = impl_->current();
   Impl::Query q;
-  MEDSEARCH_RETURN_IF_ERROR(impl_->prepare(query, options, exclude_documents, &q));
-  return impl_->pool(q, options, std::max(options.candidates, options.k));
+  MEDSEARCH_RETURN_IF_ERROR(impl_->prepare(*s, query, options, exclude_documents, &q));
+  return impl_->pool(*s, q, options, std::max(options.candidates, options.k));
 }
 
 Result<SearchResponse> Index::retrieve(std::string_view query, const SearchOptions& options) const {
-  return impl_->run(query, options);
+  return impl_->run(*impl_->current(), query, options);
 }
 
 Result<std::vector<lexical::ScoredPassage>> Index::search_passages(std::string_view query,
                                                                    const SearchOptions& options) const {
   SearchOptions o = options;
   o.explain = false;
-  auto response = impl_->run(query, o);
+  auto response = impl_->run(*impl_->current(), query, o);
   if (!response) return response.status();
   std::vector<lexical::ScoredPassage> out;
   out.reserve(response->hits.size());
@@ -314,7 +336,7 @@ Result<std::vector<lexical::ScoredPassage>> Index::search_passages(std::string_v
 }
 
 Result<std::vector<ScoredHit>> Index::search_scored(std::string_view query, const SearchOptions& options) const {
-  auto response = impl_->run(query, options);
+  auto response = impl_->run(*impl_->current(), query, options);
   if (!response) return response.status();
   return std::move(response->hits);
 }
@@ -326,30 +348,22 @@ void Index::set_reranker(std::shared_ptr<const rank::Reranker> reranker) {
 const rank::Reranker& Index::reranker() const { return *impl_->reranker; }
 
 ScoredHit Index::explain(std::string_view query, uint32_t passage, std::span<const float> query_vector) const {
+  const auto s = impl_->current();
   std::vector<text::Token> tokens;
   impl_->analyzer.analyze(query, &tokens);
-  const auto terms = impl_->bm25.resolve(tokens);
+  const auto terms = s->bm25->resolve(tokens);
   ScoredHit h;
   h.passage = passage;
-  h.body_score = impl_->bm25.field_score(terms, passage, lexical::kBody);
-  h.heading_score = impl_->bm25.field_score(terms, passage, lexical::kHeading);
-  if (has_vectors()) {
-    if (query_vector.size() == impl_->dim) {
-      h.dense_score = impl_->dot(query_vector, passage);
+  h.body_score = s->bm25->field_score(terms, passage, lexical::kBody);
+  h.heading_score = s->bm25->field_score(terms, passage, lexical::kHeading);
+  if (s->dim) {
+    if (query_vector.size() == s->dim) {
+      h.dense_score = s->dot(query_vector, passage);
     } else if (impl_->embedder) {
-      if (auto qv = embed_query(query); qv) h.dense_score = impl_->dot(*qv, passage);
+      if (auto qv = impl_->embed_query(query, s->dim); qv) h.dense_score = s->dot(*qv, passage);
     }
   }
   return h;
-}
-
-Result<std::vector<SearchHit>> Index::search(std::string_view query, const SearchOptions& options) const {
-  auto scored = search_scored(query, options);
-  if (!scored) return scored.status();
-  std::vector<SearchHit> hits;
-  hits.reserve(scored->size());
-  for (const auto& s : *scored) hits.push_back(materialize(s));
-  return hits;
 }
 
 // Runs one(query) for each query in parallel; results in query order, or the first error.

@@ -135,6 +135,71 @@ Result<Bm25Index> Bm25Index::build(const text::Analyzer& analyzer, uint32_t num_
   return index;
 }
 
+Bm25Index Bm25Index::merge(const Bm25Index& base, std::span<const uint8_t> keep, const Bm25Index& added) {
+  Bm25Index out;
+  out.params_ = base.params_;
+  // Base passage -> its number in the result (kept ones only).
+  std::vector<uint32_t> renumber(base.num_passages_);
+  uint32_t kept = 0;
+  for (uint32_t p = 0; p < base.num_passages_; ++p) renumber[p] = keep[p] ? kept++ : UINT32_MAX;
+  out.num_passages_ = kept + added.num_passages_;
+  for (int f = 0; f < kNumFields; ++f) {
+    auto& lengths = out.fields_[f].lengths;
+    lengths.reserve(out.num_passages_);
+    for (uint32_t p = 0; p < base.num_passages_; ++p) {
+      if (keep[p]) lengths.push_back(base.fields_[f].lengths[p]);
+    }
+    lengths.insert(lengths.end(), added.fields_[f].lengths.begin(), added.fields_[f].lengths.end());
+  }
+  // Walk both sorted vocabularies together; a term's postings are base's kept
+  // ones (renumbered, still ascending) and then added's (shifted past them).
+  constexpr uint32_t kNone = UINT32_MAX;
+  std::vector<std::pair<uint32_t, uint32_t>> sources;  // (base term, added term) per merged term
+  for (size_t i = 0, j = 0; i < base.terms_.size() || j < added.terms_.size();) {
+    const int c = i == base.terms_.size()    ? 1
+                  : j == added.terms_.size() ? -1
+                                             : base.terms_[i].compare(added.terms_[j]);
+    if (c < 0) {
+      sources.emplace_back(static_cast<uint32_t>(i++), kNone);
+    } else if (c > 0) {
+      sources.emplace_back(kNone, static_cast<uint32_t>(j++));
+    } else {
+      sources.emplace_back(static_cast<uint32_t>(i++), static_cast<uint32_t>(j++));
+    }
+  }
+  for (int f = 0; f < kNumFields; ++f) out.fields_[f].offsets.push_back(0);
+  for (const auto& [bt, at] : sources) {
+    size_t appended = 0;
+    for (int f = 0; f < kNumFields; ++f) {
+      FieldPostings& to = out.fields_[f];
+      if (bt != kNone) {
+        const FieldPostings& from = base.fields_[f];
+        for (uint32_t i = from.offsets[bt]; i < from.offsets[bt + 1]; ++i) {
+          if (renumber[from.passages[i]] == UINT32_MAX) continue;
+          to.passages.push_back(renumber[from.passages[i]]);
+          to.tfs.push_back(from.tfs[i]);
+        }
+      }
+      if (at != kNone) {
+        const FieldPostings& from = added.fields_[f];
+        for (uint32_t i = from.offsets[at]; i < from.offsets[at + 1]; ++i) {
+          to.passages.push_back(kept + from.passages[i]);
+          to.tfs.push_back(from.tfs[i]);
+        }
+      }
+      appended += to.passages.size() - to.offsets.back();
+    }
+    if (appended == 0) continue;  // only removed passages had it
+    out.terms_.push_back(bt != kNone ? base.terms_[bt] : added.terms_[at]);
+    for (int f = 0; f < kNumFields; ++f) {
+      out.fields_[f].offsets.push_back(static_cast<uint32_t>(out.fields_[f].passages.size()));
+    }
+  }
+  out.index_vocabulary();
+  out.compute_impacts();
+  return out;
+}
+
 void Bm25Index::index_vocabulary() {
   term_ids_.clear();
   term_ids_.reserve(terms_.size());

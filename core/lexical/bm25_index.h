@@ -118,6 +118,16 @@ class Bm25Index {
   }
   size_t memory_bytes() const;
 
+  // An index over the passages of `base` with keep[p] != 0 (renumbered in
+  // order), followed by the passages of `added` (built with the same analyzer),
+  // with the result's own statistics (passage count, document frequencies,
+  // average field lengths) and base's parameters: it scores bit for bit as
+  // build() over the same passages in the same order would, and nothing is
+  // re-analysed. Terms left without postings are dropped. keep.size() ==
+  // base.num_passages(). Cost: one pass over both indexes' postings, then the
+  // impacts (O(postings), in parallel).
+  static Bm25Index merge(const Bm25Index& base, std::span<const uint8_t> keep, const Bm25Index& added);
+
   // Changes k1/b/heading weight without rebuilding: recomputes the impacts.
   void set_params(const Bm25Params& params);
 

@@ -183,5 +183,52 @@ TEST(Bm25Index, UnknownTermsGiveNoHitsAndSerializationRoundTrips) {
   }
 }
 
+// merge() keeps some passages of one index, appends another's and scores bit
+// for bit as build() over the same passages (its statistics are recomputed).
+TEST(Bm25Index, MergeEqualsBuildOverTheKeptAndAddedPassages) {
+  text::Analyzer an;
+  const auto base_docs = random_docs(120, 5);
+  std::vector<Doc> added_docs = random_docs(30, 6);
+  added_docs[0].body += "glimmerase";  // a term only the added passages have
+  auto base = build(base_docs, an, {});
+  auto added = build(added_docs, an, {});
+  ASSERT_TRUE(base.is_ok() && added.is_ok());
+  std::mt19937 rng(9);
+  for (int round = 0; round < 3; ++round) {
+    std::vector<uint8_t> keep(base_docs.size());
+    std::vector<Doc> kept;
+    for (size_t i = 0; i < keep.size(); ++i) {
+      keep[i] = round == 0 || rng() % 3 != 0;
+      if (keep[i]) kept.push_back(base_docs[i]);
+    }
+    // Round 2 appends nothing: merge() then only drops passages.
+    const Bm25Index empty;
+    const Bm25Index& extra = round == 2 ? empty : *added;
+    if (round != 2) kept.insert(kept.end(), added_docs.begin(), added_docs.end());
+    const Bm25Index merged = Bm25Index::merge(*base, keep, extra);
+    auto expected = build(kept, an, {});
+    ASSERT_TRUE(expected.is_ok());
+    ASSERT_EQ(merged.num_passages(), expected->num_passages());
+    ASSERT_EQ(merged.num_terms(), expected->num_terms());
+    for (uint32_t t = 0; t < merged.num_terms(); ++t) {
+      ASSERT_EQ(merged.term(t), expected->term(t));
+      ASSERT_EQ(merged.doc_freq(t, kBody), expected->doc_freq(t, kBody));
+      ASSERT_EQ(merged.doc_freq(t, kHeading), expected->doc_freq(t, kHeading));
+    }
+    for (const std::string q : {"recurrent mesothelioma", "PD-L1 BRCA1 5-FU glimmerase", "surgery trial of the lung"}) {
+      std::vector<text::Token> tokens;
+      an.analyze(q, &tokens);
+      Bm25Index::Options o;
+      o.k = 40;
+      const auto a = merged.search(merged.resolve(tokens), o), b = expected->search(expected->resolve(tokens), o);
+      ASSERT_EQ(a.size(), b.size()) << q;
+      for (size_t i = 0; i < a.size(); ++i) {
+        EXPECT_EQ(a[i].passage, b[i].passage) << q;
+        EXPECT_EQ(a[i].score, b[i].score) << q;  // bit-identical
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace medsearch::lexical
