@@ -5,11 +5,10 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 #include <pybind11/stl/filesystem.h>
-#include <tbb/info.h>
-#include <tbb/task_arena.h>
 
 #include <optional>
 
+#include "bindings/arena.h"
 #include "bindings/status.h"
 #include "core/vector/vector_index.h"
 
@@ -68,22 +67,6 @@ std::vector<DocId> as_ids(const py::handle& obj, const char* what) {
     out[i] = static_cast<DocId>(p[i]);
   }
   return out;
-}
-
-// Runs `f` in a task_arena of `threads` threads (at most the machine's: a larger arena
-// gains nothing, and TBB crashes tearing down one of ~100000 slots), or in the caller's arena.
-template <typename F>
-void in_arena(std::optional<int> threads, F&& f) {
-  if (threads) {
-    tbb::task_arena arena(std::min(*threads, std::max(1, tbb::info::default_concurrency())));
-    arena.execute(f);
-  } else {
-    f();
-  }
-}
-
-void check_threads(std::optional<int> threads) {
-  if (threads && *threads < 1) throw py::value_error("threads must be at least 1");
 }
 
 std::unique_ptr<VectorIndex> make(int64_t dim, const std::string& metric, const std::string& kind,
