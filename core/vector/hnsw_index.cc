@@ -93,6 +93,22 @@ inline void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), 
 // deleted), a zero byte, then up to maxM0 node ids.
 inline uint16_t list_count(const unsigned* ll) { return *reinterpret_cast<const uint16_t*>(ll); }
 
+// hnswlib's insertion locks: one std::mutex (40 bytes) per node slot and
+// 65,536 update locks (2.6 MB). Only addPoint() takes them (our search walk
+// and markDeletedInternal() never lock), so a graph that is not being
+// inserted into does not need them: at 100 dimensions, int8, they are 1/6 of
+// the index. Re-creating them is a memset of 40 bytes per slot.
+void ensure_insert_locks(Graph& g) {
+  if (g.link_list_locks_.size() < g.max_elements_) std::vector<std::mutex>(g.max_elements_).swap(g.link_list_locks_);
+  if (g.link_list_update_locks_.size() < Graph::max_update_element_locks) {
+    std::vector<std::mutex>(Graph::max_update_element_locks).swap(g.link_list_update_locks_);
+  }
+}
+void drop_insert_locks(Graph& g) {
+  std::vector<std::mutex>().swap(g.link_list_locks_);
+  std::vector<std::mutex>().swap(g.link_list_update_locks_);
+}
+
 }  // namespace
 
 struct HnswIndex::Impl {
@@ -519,6 +535,11 @@ Status HnswIndex::add(MatrixView rows, std::span<const DocId> ids) {
       }
     }
     MEDSEARCH_RETURN_IF_ERROR(m.reserve(m.graph.get(), m.graph->cur_element_count + (e - b)));
+    try {
+      ensure_insert_locks(*m.graph);
+    } catch (const std::exception& ex) {
+      return Status::internal(std::string("cannot allocate the insertion locks: ") + ex.what());
+    }
     VectorStore* fl = nullptr;
     if (m.has_floats()) {
       MEDSEARCH_RETURN_IF_ERROR(m.floats.resize(m.graph->cur_element_count + (e - b)));
@@ -534,6 +555,13 @@ Status HnswIndex::add(MatrixView rows, std::span<const DocId> ids) {
     for (const auto& en : entries) m.next_id = std::max<DocId>(m.next_id, en.first + 1);
     m.ids.insert(std::move(entries));
   }
+  // Free the insertion locks when this call added at least 1/8 of the nodes:
+  // re-creating them for the next add() then costs at most 8 x 40 bytes of
+  // memset per row inserted here, nothing next to an insertion (tens of us).
+  // An index grown by many small adds keeps them instead of paying O(size)
+  // per add. load() and compact() free them too.
+  std::unique_lock lock(m.mu);
+  if (rows.rows * 8 >= m.graph->cur_element_count) drop_insert_locks(*m.graph);
   return Status::ok();
 }
 
@@ -581,6 +609,7 @@ Status HnswIndex::compact() {
       [&](size_t i) { return m.floats.row(nodes[i]); }, labels.data(), &entries));
   internal::IdMap idmap;
   idmap.insert(std::move(entries));
+  drop_insert_locks(*fresh);
   std::unique_lock lock(m.mu);
   m.graph = std::move(fresh);
   m.floats = std::move(fl);
@@ -751,6 +780,7 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::load(std::shared_ptr<const interna
   }
   g->maxlevel_ = h.maxlevel;
   g->enterpoint_node_ = h.enterpoint;
+  drop_insert_locks(*g);  // add() re-creates them
   g->num_deleted_ = deleted;
   m.ids.insert(std::move(entries));
   for (size_t i = 1; i < m.ids.entries().size(); ++i) {
@@ -773,8 +803,8 @@ size_t HnswIndex::memory_bytes() const {
   size_t bytes = sizeof(Impl) + m.ids.memory_bytes() + m.floats.heap_bytes();
   if (m.graph) {
     const Graph& g = *m.graph;
-    bytes += g.max_elements_ * (g.size_data_per_element_ + sizeof(void*) + sizeof(int) + sizeof(std::mutex));
-    bytes += g.link_list_update_locks_.size() * sizeof(std::mutex);
+    bytes += g.max_elements_ * (g.size_data_per_element_ + sizeof(void*) + sizeof(int));
+    bytes += (g.link_list_locks_.size() + g.link_list_update_locks_.size()) * sizeof(std::mutex);
     bytes += g.max_elements_ * sizeof(hnswlib::vl_type);  // one visited list; one more per concurrent searcher
     bytes += g.label_lookup_.bucket_count() * sizeof(void*) + g.label_lookup_.size() * 32;
     for (size_t i = 0; i < g.cur_element_count; ++i) {
