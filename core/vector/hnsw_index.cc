@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include <cpuid.h>
+#include <sys/mman.h>
 #include <x86intrin.h>
 // hnswlib's headers define non-inline functions and variables (cpuid(),
 // hnswlib::L2SqrSIMD16Ext, ...), so two TUs including them cannot be linked
@@ -103,6 +104,23 @@ void ensure_insert_locks(Graph& g) {
   if (g.link_list_update_locks_.size() < Graph::max_update_element_locks) {
     std::vector<std::mutex>(Graph::max_update_element_locks).swap(g.link_list_update_locks_);
   }
+}
+// Asks for transparent huge pages on the level-0 block (links, vector and
+// label of every node: nearly all of the graph). A search touches a few
+// hundred random nodes; with 4 KiB pages each is also a TLB miss once the
+// block outgrows the TLB's reach (~8 MB). Must run before the pages are
+// first touched (hnswlib's constructor and resizeIndex() do not touch the
+// new part); a no-op where THP is off. Nodes are filled in order, so the
+// resident size grows by at most one 2 MiB page past the last node. Measured on the 30k x 384 PDQ
+// embeddings (loaded index, THP "madvise", CPU us/query, median of 2 x 2
+// rounds, 4 KiB -> 2 MiB pages): int8 ef 16 30.4 -> 28.0, float32 ef 10
+// 42.0 -> 34.0.
+void advise_huge_pages(const Graph& g) {
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(g.data_level0_memory_);
+  const uintptr_t lo = (begin + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t hi = (begin + g.max_elements_ * g.size_data_per_element_) & ~(kHuge - 1);
+  if (hi > lo) ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
 }
 void drop_insert_locks(Graph& g) {
   std::vector<std::mutex>().swap(g.link_list_locks_);
@@ -458,7 +476,10 @@ Status HnswIndex::search(MatrixView queries, const SearchParams& params, std::sp
 
 Status HnswIndex::Impl::reserve(Graph* g, size_t n) {
   try {
-    if (g->max_elements_ < n) g->resizeIndex(std::max(n, g->max_elements_ + g->max_elements_ / 2));
+    if (g->max_elements_ < n) {
+      g->resizeIndex(std::max(n, g->max_elements_ + g->max_elements_ / 2));
+      advise_huge_pages(*g);
+    }
   } catch (const std::exception& e) {
     return Status::internal(std::string("cannot grow the graph: ") + e.what());
   }
@@ -530,6 +551,7 @@ Status HnswIndex::add(MatrixView rows, std::span<const DocId> ids) {
     if (!m.graph) {
       try {
         m.graph = std::make_unique<Graph>(&m.space, rows.rows, m.opt.M, m.opt.ef_construction, m.opt.seed);
+        advise_huge_pages(*m.graph);
       } catch (const std::exception& ex) {
         return Status::internal(std::string("cannot allocate the graph: ") + ex.what());
       }
@@ -597,6 +619,7 @@ Status HnswIndex::compact() {
   try {
     fresh = std::make_unique<Graph>(&m.space, std::max<size_t>(nodes.size(), 1), m.opt.M, m.opt.ef_construction,
                                     m.opt.seed);
+    advise_huge_pages(*fresh);
   } catch (const std::exception& ex) {
     return Status::internal(std::string("cannot allocate the graph: ") + ex.what());
   }
@@ -729,6 +752,7 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::load(std::shared_ptr<const interna
   std::unique_ptr<Graph> g;
   try {
     g = std::make_unique<Graph>(&m.space, nodes, M, efc, seed);
+    advise_huge_pages(*g);
   } catch (const std::exception& ex) {
     return Status::internal(std::string("cannot allocate the graph: ") + ex.what());
   }
