@@ -8,7 +8,10 @@
 //     -dot / L2, int8 -dot / L2 with VNNI), chosen once at startup;
 //   * our own search loop over the graph's public data, with ef, filter and
 //     rescoring passed per call (hnswlib keeps ef_ on the object: setEf races
-//     with concurrent searches) and thread-local scratch heaps;
+//     with concurrent searches) and thread-local scratch heaps; it starts
+//     loading all of an expansion's unvisited neighbours before scoring any
+//     (hnswlib prefetches one line of the next one), and the level-0 block
+//     asks for transparent huge pages (fewer TLB misses per node);
 //   * int8 storage: the graph holds one byte per component (one global
 //     scale, see quantizer.h); the best candidates are rescored exactly
 //     against float32 rows that live in a file-backed mapping (VectorStore
@@ -21,18 +24,27 @@
 //     rebuilds the graph from the live vectors.
 //
 // Memory per vector (M = 16, dim d), all counted by memory_bytes():
-// float32 4d + ~207 bytes, int8 d + ~207 bytes (level-0 links 132, label 8,
-// per-node mutex 40, level 4, upper-list pointer 8, upper-level links ~5,
-// one visited list 2, id map 8), plus a fixed 2.6 MB (hnswlib's 65,536
-// update mutexes). Measured at 50k x 100: 661 vs 361 bytes. The int8 index's
+// float32 4d + ~167 bytes, int8 d + ~167 bytes (level-0 links 132, label 8,
+// level 4, upper-list pointer 8, upper-level links ~5, one visited list 2, id
+// map 8). hnswlib's insertion locks (a 40-byte mutex per node slot and 2.6 MB
+// of update mutexes) exist only while add() inserts: freed after an add of at
+// least 1/8 of the index, after compact() and after load(), re-created by the
+// next add() (an index grown by many small adds keeps them; see add()).
+// Measured by bench/vector_compare.py at 341k x 100 (GloVe): int8 271,
+// float32 571 bytes per vector (hnswlib's file: 549). The int8 index's
 // float32 rescoring rows (4d bytes) live in a file-backed mapping
 // (mapped_bytes(): an unlinked temp file until save, the index file after
 // load); the kernel can write them back and evict them, and only the ~40
-// rows rescored per query are touched. hnswlib's own float32 index costs
-// ~4d + 250 bytes (it also keeps a label hash map, ~40 bytes per vector, which
-// we release after every add chunk: labels are our doc ids, and the doc id ->
-// node map is a sorted array instead), so int8 is <= 0.5x of it from d ~ 100
-// up (0.49x at d = 100 and 341k vectors, 0.32x at d = 384).
+// rows rescored per query are touched. Freed memory (the locks, add()'s
+// temporaries) goes back to malloc, which may keep it for reuse instead of
+// returning it to the system: at 100k x 100 int8 the process grew by 354
+// bytes per vector over a bulk add, 264 after malloc_trim(0).
+// hnswlib's own float32 index costs
+// 4d + ~149 bytes in its file (549 at d = 100) and ~4d + 260 in memory (it
+// also keeps its locks and a label hash map, ~40 bytes per vector, which we
+// release after every add chunk: labels are our doc ids, and the doc id ->
+// node map is a sorted array instead), so int8 is <= 0.5x of even its file
+// size from d ~ 100 up.
 //
 // Ids are hnswlib labels: a doc id's node is found via IdMap; a node's doc id
 // is its label.

@@ -1,6 +1,8 @@
 #include "core/vector/vector_index.h"
 
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <string>
 
@@ -58,9 +60,12 @@ Status check_rows(MatrixView rows, size_t dim, const char* what) {
   if (rows.rows > 0 && rows.data == nullptr) return Status::invalid_argument(std::string(what) + ": null data");
   for (size_t i = 0; i < rows.rows; ++i) {
     const float* r = rows.row(i);
-    float acc = 0.0f;
-    for (size_t j = 0; j < dim; ++j) acc += r[j] * 0.0f;  // NaN or inf anywhere makes this NaN
-    if (acc != 0.0f) {
+    // NaN and infinity are the floats whose exponent bits are all ones. An OR
+    // over integer tests vectorises; a float sum (r[j] * 0 accumulates NaN)
+    // is one dependent add per component, ~0.5 us per 384-d query.
+    uint32_t bad = 0;
+    for (size_t j = 0; j < dim; ++j) bad |= (std::bit_cast<uint32_t>(r[j]) & 0x7f800000u) == 0x7f800000u;
+    if (bad) {
       return Status::invalid_argument(std::string(what) + " row " + std::to_string(i) + " contains NaN or infinity");
     }
   }

@@ -210,6 +210,35 @@ TEST_P(HnswTypesTest, RemoveAndCompact) {
   EXPECT_TRUE(index->contains(0));
 }
 
+// hnswlib's insertion locks (a 40-byte mutex per node) are freed after a
+// bulk add and after load, and re-created by the next add, which must still
+// insert in parallel correctly; an add of under 1/8 of the index keeps them.
+TEST_P(HnswTypesTest, InsertionLocksFreedAndRecreated) {
+  auto d = clustered(6000, 50, 32, 30, true, 17);
+  auto index = make(d.dim, Metric::kInnerProduct, IndexKind::kHnsw, GetParam(), 100);
+  ASSERT_TRUE(index->add({d.base.data(), 3000, d.dim, d.dim}, {}).is_ok());
+  const size_t bulk = index->memory_bytes();
+  const auto path = temp_path("locks");
+  ASSERT_TRUE(index->save(path).is_ok());
+  auto loaded = load_vector_index(path);
+  ASSERT_TRUE(loaded.is_ok()) << loaded.status().to_string();
+  std::filesystem::remove(path);
+  auto& idx = **loaded;
+  EXPECT_LE(idx.memory_bytes(), bulk);
+  // 2,900 rows into 3,000 in parallel: locks back, then freed again.
+  tbb::task_arena four(4);
+  four.execute([&] { ASSERT_TRUE(idx.add({d.base.data() + 3000 * d.dim, 2900, d.dim, d.dim}, {}).is_ok()); });
+  const size_t after_bulk = idx.memory_bytes();
+  // 100 rows into 5,900 (< 1/8): the locks stay, ~40 bytes per node slot.
+  ASSERT_TRUE(idx.add({d.base.data() + 5900 * d.dim, 100, d.dim, d.dim}, {}).is_ok());
+  EXPECT_GE(idx.memory_bytes(), after_bulk + 40 * 5900);
+  auto flat = make(d.dim, Metric::kInnerProduct, IndexKind::kFlat);
+  ASSERT_TRUE(flat->add(d.base_view(), {}).is_ok());
+  const Results truth = run(*flat, d.query_view(), {.k = 10});
+  const Results got = run(idx, d.query_view(), {.k = 10, .ef = 100});
+  EXPECT_GE(testing::recall_at_k(got.ids, truth.ids, d.nq(), 10), 0.95);
+}
+
 INSTANTIATE_TEST_SUITE_P(Types, HnswTypesTest, ::testing::Values(VectorDType::kFloat32, VectorDType::kInt8),
                          [](const auto& info) { return info.param == VectorDType::kInt8 ? "Int8" : "Float32"; });
 
