@@ -13,6 +13,8 @@
 #include <random>
 #include <vector>
 
+#include "tests/vector/test_data.h"
+
 namespace medsearch::embed::kernels {
 namespace {
 
@@ -22,13 +24,7 @@ float bits_to_float(uint32_t u) {
   return f;
 }
 
-std::vector<float> gaussian(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> out(n);
-  for (float& v : out) v = normal(rng);
-  return out;
-}
+using vector::testing::gaussian;
 
 TEST(Bf16, RoundsToNearestEven) {
   EXPECT_EQ(to_bf16(1.0f), 0x3f80);

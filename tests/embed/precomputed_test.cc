@@ -13,17 +13,12 @@
 
 #include "core/index/index.h"
 #include "tests/index/tiny_corpus.h"
+#include "tests/vector/test_data.h"
 
 namespace medsearch::embed {
 namespace {
 
-std::vector<float> gaussian(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> out(n);
-  for (float& v : out) v = normal(rng);
-  return out;
-}
+using vector::testing::gaussian;
 
 std::vector<double> normalised(std::span<const float> row) {
   double norm = 0;

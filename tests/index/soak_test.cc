@@ -74,6 +74,19 @@ double rss_mb() {
 
 constexpr double kMaxGrowthMb = 64;
 
+// Lets a test's threads run for `seconds` from `start`: the first tenth is
+// warm-up, after which resident memory is sampled (and `at_warm` runs), then
+// again at the end. Returns {MB after warm-up, MB at the end}.
+template <typename F>
+std::pair<double, double> run_soak(Clock::time_point start, double seconds, F&& at_warm) {
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds * 0.1));
+  const double rss_start = rss_mb();
+  at_warm();
+  std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(
+                                            std::chrono::duration<double>(seconds)));
+  return {rss_start, rss_mb()};
+}
+
 // AddressSanitizer holds freed memory in quarantine (256 MB by default) and
 // ThreadSanitizer maps shadow for every new address, so resident memory
 // grows under them whatever the code does: there it is printed, not checked.
@@ -329,12 +342,8 @@ void run_vector_soak(vx::IndexKind kind, double seconds, const char* label) {
   std::vector<std::thread> searchers;
   for (uint32_t t = 0; t < 3; ++t) searchers.emplace_back([&, t] { soak.search(stop_searchers, 100 + t); });
   const auto start = Clock::now();
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds * 0.1));
-  const double rss_start = rss_mb();
-  const size_t searches_start = soak.searches.load();
-  std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(
-                                            std::chrono::duration<double>(seconds)));
-  const double rss_end = rss_mb();
+  size_t searches_start = 0;
+  const auto [rss_start, rss_end] = run_soak(start, seconds, [&] { searches_start = soak.searches.load(); });
   stop = true;
   writer.join();
   stop_searchers = true;
@@ -455,11 +464,7 @@ TEST(Soak, IndexSearchesInEveryModeFromManyThreads) {
   });
 
   const auto start = Clock::now();
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds * 0.1));
-  const double rss_start = rss_mb();
-  std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(
-                                            std::chrono::duration<double>(seconds)));
-  const double rss_end = rss_mb();
+  const auto [rss_start, rss_end] = run_soak(start, seconds, [] {});
   stop = true;
   for (auto& t : threads) t.join();
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
@@ -674,11 +679,7 @@ TEST(Soak, IndexSearchesInEveryModeWhileDocumentsChange) {
   }
 
   const auto start = Clock::now();
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds * 0.1));
-  const double rss_start = rss_mb();
-  std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(
-                                            std::chrono::duration<double>(seconds)));
-  const double rss_end = rss_mb();
+  const auto [rss_start, rss_end] = run_soak(start, seconds, [] {});
   stop = true;
   writer.join();
   for (auto& t : searchers) t.join();

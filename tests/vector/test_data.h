@@ -22,6 +22,15 @@ struct Dataset {
   MatrixView query_view() const { return {queries.data(), nq(), dim, dim}; }
 };
 
+// n independent standard normal floats (seeded).
+inline std::vector<float> gaussian(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> out(n);
+  for (float& v : out) v = normal(rng);
+  return out;
+}
+
 // n base rows and nq query rows from `clusters` Gaussian clusters.
 // normalize: unit rows (for inner product / cosine).
 inline Dataset clustered(size_t n, size_t nq, size_t dim, size_t clusters, bool normalize, uint32_t seed = 1234) {
