@@ -804,26 +804,27 @@ void BertEncoder::Impl::forward(std::span<const uint32_t> batch, std::span<const
         kernels::bf16_attention(T, c.heads, d, qkv16 + r0 * 3 * H, 3 * H, ctx.data() + r0 * H, H, ws.attention);
         r0 += T;
       }
-    }
-    for (uint32_t s : bf16_attention ? std::span<const uint32_t>() : batch) {
-      const Index T = static_cast<Index>(seqs[s].size());
-      MatrixMap scores(ws.scores.data(), T, T);
-      const float* base = qkv.data() + r0 * 3 * H;
-      for (Index h = 0; h < static_cast<Index>(c.heads); ++h) {
-        const ConstStridedMap q(base + h * d, T, d, Eigen::OuterStride<>(3 * H));
-        const ConstStridedMap k(base + H + h * d, T, d, Eigen::OuterStride<>(3 * H));
-        const ConstStridedMap v(base + 2 * H + h * d, T, d, Eigen::OuterStride<>(3 * H));
-        scores.noalias() = q * k.transpose();
-        for (Index i = 0; i < T; ++i) {
-          auto srow = scores.row(i);
-          const float mx = srow.maxCoeff();
-          srow = (srow.array() - mx).exp().matrix();
-          srow *= 1.0f / srow.sum();
+    } else {
+      for (uint32_t s : batch) {
+        const Index T = static_cast<Index>(seqs[s].size());
+        MatrixMap scores(ws.scores.data(), T, T);
+        const float* base = qkv.data() + r0 * 3 * H;
+        for (Index h = 0; h < static_cast<Index>(c.heads); ++h) {
+          const ConstStridedMap q(base + h * d, T, d, Eigen::OuterStride<>(3 * H));
+          const ConstStridedMap k(base + H + h * d, T, d, Eigen::OuterStride<>(3 * H));
+          const ConstStridedMap v(base + 2 * H + h * d, T, d, Eigen::OuterStride<>(3 * H));
+          scores.noalias() = q * k.transpose();
+          for (Index i = 0; i < T; ++i) {
+            auto srow = scores.row(i);
+            const float mx = srow.maxCoeff();
+            srow = (srow.array() - mx).exp().matrix();
+            srow *= 1.0f / srow.sum();
+          }
+          StridedMap out_h(ctx.data() + r0 * H + h * d, T, d, Eigen::OuterStride<>(H));
+          out_h.noalias() = scores * v;
         }
-        StridedMap out_h(ctx.data() + r0 * H + h * d, T, d, Eigen::OuterStride<>(H));
-        out_h.noalias() = scores * v;
+        r0 += T;
       }
-      r0 += T;
     }
 
     // Output projection onto the residual, then LayerNorm.
