@@ -6,6 +6,9 @@
 #include <pybind11/stl/filesystem.h>
 
 #include <algorithm>
+#include <iterator>
+#include <string_view>
+#include <utility>
 
 #include "bindings/status.h"
 #include "core/embed/bert_encoder.h"
@@ -162,6 +165,15 @@ std::vector<std::string> as_string_list(const py::handle& value, const char* key
 }
 
 // A Python mapping -> io::Document (Index.add).
+// Document fields that take a string, by their Python key.
+constexpr std::pair<std::string_view, std::string io::Document::*> kTextFields[] = {
+    {"doc_id", &io::Document::doc_id},           {"corpus", &io::Document::corpus},
+    {"title", &io::Document::title},             {"body", &io::Document::body},
+    {"url", &io::Document::url},                 {"last_reviewed", &io::Document::last_reviewed},
+    {"audience", &io::Document::audience},       {"cancer_type", &io::Document::cancer_type},
+    {"meta_json", &io::Document::meta_json},
+};
+
 io::Document python_document(const py::handle& item) {
   if (!py::isinstance<py::dict>(item)) throw py::value_error("each document is a dict (doc_id, body, ...)");
   io::Document d;
@@ -172,24 +184,10 @@ io::Document python_document(const py::handle& item) {
       if (!py::isinstance<py::str>(value)) throw py::value_error("document field '" + key + "' takes a string");
       return std::string(py::reinterpret_borrow<py::str>(value));
     };
-    if (key == "doc_id") {
-      d.doc_id = text();
-    } else if (key == "corpus") {
-      d.corpus = text();
-    } else if (key == "title") {
-      d.title = text();
-    } else if (key == "body") {
-      d.body = text();
-    } else if (key == "url") {
-      d.url = text();
-    } else if (key == "last_reviewed") {
-      d.last_reviewed = text();
-    } else if (key == "audience") {
-      d.audience = text();
-    } else if (key == "cancer_type") {
-      d.cancer_type = text();
-    } else if (key == "meta_json") {
-      d.meta_json = text();
+    const auto field = std::find_if(std::begin(kTextFields), std::end(kTextFields),
+                                    [&](const auto& f) { return f.first == key; });
+    if (field != std::end(kTextFields)) {
+      d.*(field->second) = text();
     } else if (key == "tags") {
       d.tags = as_string_list(value, "tags");
     } else if (key == "format") {
