@@ -505,7 +505,7 @@ void init_index(py::module_& m) {
           "(fused, then the learned reranker) or 'auto' (rerank when the index has vectors, else bm25).\n"
           "query_vector: your own query embedding (float32, dim floats). pipeline: medsearch.Pipeline(...)\n"
           "options (fusion, weights, depths, diversity). .coverage: in rerank mode, the calibrated probability\n"
-          "that the top passage answers the question (NaN otherwise).")
+          "that one of the top 3 hits answers the question (NaN otherwise).")
       .def(
           "search_batch",
           [](const std::shared_ptr<Index>& self, const std::vector<std::string>& queries, int64_t k,
@@ -573,6 +573,8 @@ void init_index(py::module_& m) {
           "The hybrid/rerank candidate pool of a query before fusion: (passage numbers, features (n, F)),\n"
           "features named by medsearch.feature_names(). exclude_documents: document numbers left out, as if\n"
           "not indexed (for studying questions the corpus cannot answer).")
+      .def("unknown_share", [](const Index& self, const std::string& query) { return self.unknown_share(query); },
+           py::arg("query"), "The share of the query's analysed tokens this index does not know (a coverage feature).")
       .def("passage", [](const std::shared_ptr<Index>& self, uint32_t p) {
             const uint64_t generation = self->generation();
             if (p >= self->num_passages()) throw py::index_error("passage number out of range");

@@ -1,26 +1,39 @@
 #!/usr/bin/env python3
-"""Trains the reranker and its coverage calibration on the development sets.
+"""Trains the reranker and its coverage model, and chooses the default pipeline by how it transfers.
 
-    .venv/bin/python tools/train_reranker.py [--data ../shared/data] [--out data/reranker/reranker-v1.json]
+    .venv/bin/python tools/train_reranker.py [--data ../shared/data] [--out data/reranker/reranker-v1.json] \
+        [--report bench/results/quality/report.json] [--plot bench/results/quality/coverage.png]
+
+Development sets (each a list of questions and what answers them):
+  scifact, pubmedqa, medquad   document-level qrels (SciFact train claims, PubMedQA, the 2,000-question
+                               MedQuAD sample); scored by document nDCG@10.
+  pdq-sections                 section-level questions made from the guideline corpus's own structure
+                               (tools/make_section_set.py: heading-derived questions, the answering
+                               section's heading masked); its train split is trained on, its dev split
+                               never; scored by hit@1, hit@5 and MRR@10 of passages (at most 3 a page).
+  pdq-questions                the 80 hand-written section-level questions of shared/data/pdq-questions,
+                               on the real guideline index; scored like pdq-sections.
 
 What it does, reproducibly (seeded):
-1. For every development query (SciFact train claims, PubMedQA, the 2,000-question
-   MedQuAD sample) it asks the engine for the hybrid candidate pool with features
-   (Index.candidate_pool), and labels each passage with its document's grade.
-   It also asks for the pools of MedQuAD questions with their answers left out of
-   the index: questions the corpus cannot answer, for the coverage model.
-2. Cross-validation (5 folds by query, every dataset split the same way): the
-   reranker is trained on four folds of all datasets and scores the fifth, so each
-   query's figure comes from a model that never saw it. It reports document-level
-   nDCG@10 per dataset for BM25, dense, RRF, convex fusion (weight chosen on the
-   training folds) and the reranker, and the coverage model's expected calibration
-   error and ROC AUC (answerable vs unanswerable), also out of fold.
-3. Trains the final models on everything and writes the model file the library
-   compiles in (core/rank/reranker.h documents the format).
+1. Asks the engine for every question's hybrid candidate pool with features (Index.candidate_pool)
+   and labels each passage (its document's grade, or whether its page and heading path match a
+   labelled section). Questions without an answer for the coverage model: MedQuAD questions with
+   their answers left out of the index, pdq-sections dev questions with their pages left out
+   (near misses), and MedQuAD questions about neurological, heart, lung, blood and infectious
+   disease asked of the guideline index (off-topic).
+2. Leave one dataset out: for each set, every trainable model is trained on the others and scored
+   on the one left out, beside the untrained modes (bm25, dense, rrf, convex fusion with its weight
+   chosen on the training sets). The default is the model that is never below the best single
+   retriever on a left-out set; the table says which it is.
+3. 5-fold cross-validation by query over the trainable sets, as before, for comparison.
+4. Coverage: P(a relevant passage among the top 3 hits), a logistic model over the response features, trained out
+   of fold; reports ECE, a reliability plot, and ROC AUC between the hand-written answerable and
+   unanswerable questions of shared/data/pdq-questions (never trained on).
+5. Trains the final models on every trainable set and writes the model file the library compiles
+   in (core/rank/reranker.h documents the format) and its golden rows.
 
-Indexes come from --index NAME=DIR (default: the tools/eval_dev.sh cache,
-$MEDSEARCH_CACHE/dev-eval/index-NAME); a missing one is built with the CLI, which
-embeds the corpus (tens of minutes per corpus on two cores).
+Indexes come from --index NAME=DIR (default: the tools/eval_dev.sh cache, $MEDSEARCH_CACHE/dev-eval/
+index-NAME; pdq-questions uses the tools/main.sh index); a missing one is built with the CLI.
 """
 from __future__ import annotations
 
@@ -28,6 +41,7 @@ import argparse
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -36,7 +50,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-DATASETS = ("scifact", "pubmedqa", "medquad")
+DOC_SETS = ("scifact", "pubmedqa", "medquad")
+SECTION_SETS = ("pdq-sections", "pdq-questions")
+DATASETS = DOC_SETS + SECTION_SETS
 FOLDS = 5
 
 
@@ -82,11 +98,15 @@ def ndcg10(ranked_docs, judged):
 
 
 class Pools:
-    """Candidate pools of one dataset: rows of features, grouped by query."""
+    """Candidate pools of one dataset: rows of features, grouped by query. `level` is "doc"
+    (labels are document grades, scored by nDCG@10) or "section" (labels mark passages of an
+    answering section). `unknown` is each query's unknown-token share (a coverage feature)."""
 
-    def __init__(self, name, qids, offsets, passages, docs, features, labels):
+    def __init__(self, name, qids, offsets, passages, docs, features, labels, level="doc", unknown=None):
         self.name, self.qids, self.offsets = name, qids, offsets
         self.passages, self.docs, self.features, self.labels = passages, docs, features, labels
+        self.level = level
+        self.unknown = np.zeros(len(qids)) if unknown is None else np.asarray(unknown, dtype=np.float64)
 
     def rows(self, i):
         return slice(self.offsets[i], self.offsets[i + 1])
@@ -110,11 +130,12 @@ def collect(name, index, queries, qrels, exclude_answers=False, candidates=100):
         first.setdefault(int(d), p)
     doc_ids = {d: index.passage(p).doc_id for d, p in first.items()}
     number_of = {v: k for k, v in doc_ids.items()}
-    qids, offsets, passages, docs, feats, labels = [], [0], [], [], [], []
+    qids, offsets, passages, docs, feats, labels, unknown = [], [0], [], [], [], [], []
     for q in queries:
         judged = qrels.get(q["_id"])
         if not judged:
             continue
+        unknown.append(index.unknown_share(q["text"]))
         exclude = [number_of[d] for d in judged if d in number_of] if exclude_answers else []
         pas, f = index.candidate_pool(q["text"], candidates, exclude)
         d = doc_of[pas]
@@ -125,7 +146,64 @@ def collect(name, index, queries, qrels, exclude_answers=False, candidates=100):
         labels.append(np.array([0 if exclude_answers else judged.get(doc_ids[int(x)], 0) for x in d], dtype=np.float32))
         offsets.append(offsets[-1] + len(pas))
     return Pools(name, qids, np.array(offsets), np.concatenate(passages), np.concatenate(docs),
-                 np.concatenate(feats).astype(np.float32), np.concatenate(labels)), doc_ids
+                 np.concatenate(feats).astype(np.float32), np.concatenate(labels), "doc", unknown), doc_ids
+
+
+class PassageInfo:
+    """Each passage's page id and lower-cased heading path of one index, for section labels.
+    With `masks` (make_section_set.py's masks.jsonl), the heading_commonness feature is what
+    the unmasked corpus would give (commonness[p]): a masked "Details" heading must not look
+    like the most common heading of the corpus."""
+
+    def __init__(self, index, masks=None):
+        self.doc_of = np.array([index.doc_number(p) for p in range(len(index))], dtype=np.int64)
+        self.doc_id, self.path = [], []
+        original = {(m["doc"], m["parent"]): m["heading"] for m in masks or ()}
+        leaves = []
+        for p in range(len(index)):
+            h = index.passage(p)
+            self.doc_id.append(h.doc_id)
+            self.path.append(" > ".join(h.heading_path).lower())
+            path = h.heading_path
+            leaf = path[-1] if path else ""
+            if masks is not None and leaf == "Details" and len(path) > 1:
+                leaf = original.get((h.doc_id, path[-2]), leaf)
+            leaves.append(leaf)
+        pages = {}
+        for p, leaf in enumerate(leaves):
+            if leaf:
+                pages.setdefault(leaf, set()).add(int(self.doc_of[p]))
+        self.commonness = np.array([np.log1p(len(pages[leaf])) if leaf else 0.0 for leaf in leaves], dtype=np.float32)
+        self.unmask = masks is not None
+        self.number_of = {}
+        for p, d in enumerate(self.doc_id):
+            self.number_of.setdefault(d, int(self.doc_of[p]))
+
+    def relevant(self, p, labels):
+        return any(self.doc_id[p] == d and sub.lower() in self.path[p] for d, sub in labels)
+
+
+def collect_sections(name, index, info, questions, exclude_answers=False, candidates=100):
+    """Pools for section-level questions ({"_id", "text", "relevant": [[doc_id, heading substring]]});
+    with exclude_answers, every page a label names is left out of the index."""
+    qids, offsets, passages, docs, feats, labels, unknown = [], [0], [], [], [], [], []
+    for q in questions:
+        exclude = sorted({info.number_of[d] for d, _ in q["relevant"] if d in info.number_of}) if exclude_answers else []
+        pas, f = index.candidate_pool(q["text"], candidates, exclude)
+        if len(pas) == 0:
+            continue
+        if info.unmask:
+            f[:, FEATURES.index("heading_commonness")] = info.commonness[pas]
+        qids.append(q["_id"])
+        unknown.append(index.unknown_share(q["text"]))
+        passages.append(pas)
+        docs.append(info.doc_of[pas])
+        feats.append(f)
+        labels.append(np.array([0.0 if exclude_answers else float(info.relevant(int(p), q["relevant"])) for p in pas],
+                               dtype=np.float32))
+        offsets.append(offsets[-1] + len(pas))
+    return Pools(name, qids, np.array(offsets), np.concatenate(passages), np.concatenate(docs),
+                 np.concatenate(feats).astype(np.float32), np.concatenate(labels), "section", unknown)
 
 
 # ---- models -------------------------------------------------------------------------------------
@@ -182,6 +260,8 @@ def predict(model, x):
             while n >= 0:
                 n = t["left"][n] if x[r, t["feature"][n]] <= t["threshold"][n] else t["right"][n]
             out[r] += t["leaf_value"][~n]
+    for term in model.get("terms", ()):
+        out += term["weight"] * x[:, FEATURES.index(term["feature"])]
     return out
 
 
@@ -204,7 +284,12 @@ def lgb_to_trees(booster):
             assert node["decision_type"] == "<=", node["decision_type"]
             i = len(t["feature"])
             t["feature"].append(node["split_feature"])
-            t["threshold"].append(float(np.float32(node["threshold"])))
+            # The engine compares float32 features with float32 thresholds: the largest
+            # float32 not above LightGBM's double threshold splits every float32 the same way.
+            thr = np.float32(node["threshold"])
+            if float(thr) > node["threshold"]:
+                thr = np.nextafter(thr, np.float32(-np.inf))
+            t["threshold"].append(float(thr))
             t["node_value"].append(node["internal_value"])
             t["left"].append(0)
             t["right"].append(0)
@@ -223,16 +308,26 @@ def lgb_to_trees(booster):
 # collections that inverts a signal on another corpus.
 MONOTONE = {"bm25": 1, "bm25_rel": 1, "body_idf_norm": 1, "heading_idf_norm": 1, "dense": 1, "dense_gap": 1,
             "bm25_rank": -1, "dense_rank": -1, "cover_body": 1, "cover_heading": 1, "cover_any": 1,
-            "doc_dense_gap": 1, "rrf": 1}
+            "doc_dense_gap": 1, "rrf": 1, "section_dense_gap": 1, "audience_dense": 1, "bm25_dense_led": 1,
+            "bm25_dense_led_rel": 1, "cover_dense_led": 1, "phrase_match": 1, "dense_z": 1}
 
 
-def train_trees(x, labels, offsets, seed=0, rounds=300, monotone=True, learning_rate=0.05, leaves=15):
-    """LightGBM lambdarank; returns (our model dict, a fast predict function)."""
+def train_trees(x, labels, offsets, seed=0, rounds=300, monotone=True, learning_rate=0.05, leaves=15, weights=None,
+                min_data_in_leaf=50, prior=None):
+    """LightGBM lambdarank; returns (our model dict, a fast predict function). `weights`: one per row
+    (LightGBM weighs a query by its rows' weight). `prior`: {feature name: weight}, a linear score
+    the trees are boosted from (LightGBM's init_score) and that the model adds to theirs."""
     import lightgbm as lgb
     groups = np.diff(offsets)
-    ds = lgb.Dataset(x, label=labels.astype(int), group=groups, free_raw_data=False)
+    prior = prior or {}
+
+    def prior_score(z):
+        return sum((w * z[:, FEATURES.index(f)] for f, w in prior.items()), np.zeros(len(z)))
+
+    ds = lgb.Dataset(x, label=labels.astype(int), group=groups, weight=weights, free_raw_data=False,
+                     init_score=prior_score(x) if prior else None)
     params = {"objective": "lambdarank", "metric": "ndcg", "ndcg_eval_at": [10], "learning_rate": learning_rate,
-              "num_leaves": leaves, "min_data_in_leaf": 50, "feature_fraction": 0.8, "bagging_fraction": 0.8,
+              "num_leaves": leaves, "min_data_in_leaf": min_data_in_leaf, "feature_fraction": 0.8, "bagging_fraction": 0.8,
               "bagging_freq": 1, "lambda_l2": 1.0, "seed": seed, "deterministic": True, "num_threads": 1,
               "verbose": -1, "lambdarank_truncation_level": 20}
     if monotone:
@@ -240,12 +335,18 @@ def train_trees(x, labels, offsets, seed=0, rounds=300, monotone=True, learning_
         params["monotone_constraints_method"] = "advanced"
     booster = lgb.train(params, ds, num_boost_round=rounds)
     model = lgb_to_trees(booster)
-    # The conversion must score exactly as LightGBM does (float32 thresholds aside).
+    if prior:
+        model["terms"] = [{"feature": f, "weight": float(w)} for f, w in prior.items()]
+
+    def score(z):
+        return booster.predict(z) + prior_score(z)
+
+    # The conversion must score exactly as LightGBM does.
     sample = x[np.random.default_rng(seed).choice(len(x), size=min(300, len(x)), replace=False)]
-    ours, theirs = predict(model, sample), booster.predict(sample)
+    ours, theirs = predict(model, sample), score(sample)
     if not np.allclose(ours, theirs, atol=1e-4):
         raise SystemExit(f"tree conversion differs from LightGBM by {np.abs(ours - theirs).max()}")
-    return model, booster.predict
+    return model, score
 
 
 # ---- evaluation ---------------------------------------------------------------------------------
@@ -270,6 +371,30 @@ def doc_ndcg(pools, scores, qrels, doc_ids, queries=None):
     return float(np.mean(vals)) if vals else 0.0
 
 
+def section_metrics(pools, scores, queries=None, max_per_doc=3):
+    """Passage ranking as the engine serves it (at most max_per_doc passages a page, ties by
+    passage number): mean hit@1, hit@5 and MRR@10 over the queries."""
+    idx = range(len(pools.qids)) if queries is None else queries
+    h1, h5, mrr = [], [], []
+    for i in idx:
+        r = pools.rows(i)
+        s, d, p, y = scores[r], pools.docs[r], pools.passages[r], pools.labels[r]
+        order = np.lexsort((p, -s))
+        per_doc, ranked = {}, []
+        for j in order:
+            if per_doc.get(d[j], 0) < max_per_doc:
+                per_doc[d[j]] = per_doc.get(d[j], 0) + 1
+                ranked.append(y[j] > 0)
+            if len(ranked) == 10:
+                break
+        first = next((k for k, ok in enumerate(ranked) if ok), None)
+        h1.append(first == 0)
+        h5.append(first is not None and first < 5)
+        mrr.append(1.0 / (first + 1) if first is not None else 0.0)
+    n = max(len(h1), 1)
+    return {"hit@1": sum(h1) / n, "hit@5": sum(h5) / n, "mrr@10": sum(mrr) / n, "n": len(h1)}
+
+
 def convex_scores(pools, w):
     from_names = FEATURES.index
     b = pools.features[:, from_names("bm25")].astype(np.float64)
@@ -289,16 +414,20 @@ def subset(pools, idx):
     rows = np.concatenate([np.arange(pools.offsets[i], pools.offsets[i + 1]) for i in idx]) if idx else np.array([], int)
     offsets = np.concatenate([[0], np.cumsum([pools.offsets[i + 1] - pools.offsets[i] for i in idx])]).astype(int)
     return Pools(pools.name, [pools.qids[i] for i in idx], offsets, pools.passages[rows], pools.docs[rows],
-                 pools.features[rows], pools.labels[rows])
+                 pools.features[rows], pools.labels[rows], pools.level, pools.unknown[idx])
 
 
 def concat(parts):
     offsets = [0]
     for p in parts:
         offsets.extend((np.array(p.offsets[1:]) + offsets[-1]).tolist())
-    return Pools("all", sum([p.qids for p in parts], []), np.array(offsets), np.concatenate([p.passages for p in parts]),
-                 np.concatenate([p.docs for p in parts]), np.concatenate([p.features for p in parts]),
-                 np.concatenate([p.labels for p in parts]))
+    out = Pools("all", sum([p.qids for p in parts], []), np.array(offsets), np.concatenate([p.passages for p in parts]),
+                np.concatenate([p.docs for p in parts]), np.concatenate([p.features for p in parts]),
+                np.concatenate([p.labels for p in parts]), "mixed", np.concatenate([p.unknown for p in parts]))
+    # Row weights that give every dataset the same total weight (mean 1 per query).
+    total = sum(len(p.qids) for p in parts)
+    out.balance = np.concatenate([np.full(len(p.labels), total / (len(parts) * max(len(p.qids), 1))) for p in parts])
+    return out
 
 
 def coverage_features(pools, scores, i):
@@ -309,20 +438,29 @@ def coverage_features(pools, scores, i):
     order = np.lexsort((pools.passages[r], -s))
     top = order[0]
     second = s[order[1]] if len(order) > 1 else s[top]
-    return [s[top], s[top] - second, f[top, FEATURES.index("dense")], f[top, FEATURES.index("cover_any")],
-            f[top, FEATURES.index("body_idf_norm")]]
+    fi = FEATURES.index
+    return [s[top], s[top] - second, f[top, fi("dense")], f[top, fi("cover_any")], f[top, fi("body_idf_norm")],
+            pools.unknown[i], f[top, fi("cover_dense_led")], f[:, fi("dense")].max()]
 
 
-def train_logistic(x, y, l2=1e-2, epochs=2000, lr=0.05):
+def train_logistic(x, y, l2=1e-2, epochs=2000, lr=0.05, sample_weight=None, use=None):
+    """Logistic regression (full-batch gradient descent on standardised inputs). `use`: the
+    columns it may weigh (the others get weight 0, mean 0, scale 1)."""
+    sw = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    sw = sw / sw.mean()
     mean = x.mean(0)
     scale = x.std(0)
     scale[scale < 1e-6] = 1.0
+    mask = np.ones(x.shape[1], dtype=bool) if use is None else np.isin(np.arange(x.shape[1]), use)
+    mean[~mask] = 0.0
+    scale[~mask] = 1.0
     z = (x - mean) / scale
+    z[:, ~mask] = 0.0
     w = np.zeros(x.shape[1])
     b = 0.0
     for _ in range(epochs):
         p = 1 / (1 + np.exp(-(z @ w + b)))
-        g = p - y
+        g = (p - y) * sw
         w -= lr * (z.T @ g / len(y) + l2 * w)
         b -= lr * g.mean()
     return {"mean": mean.tolist(), "scale": scale.tolist(), "weights": w.tolist(), "bias": float(b)}
@@ -358,7 +496,8 @@ def auc(pos, neg):
 
 
 def plot_coverage(path, prob, label, kind, table, figures):
-    """Reliability diagram (out-of-fold) and the coverage of answerable vs unanswerable questions."""
+    """Reliability diagram (out of fold) and the coverage of answerable vs unanswerable questions
+    (the hand-written guideline questions of shared/data/pdq-questions)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -367,12 +506,12 @@ def plot_coverage(path, prob, label, kind, table, figures):
     a.plot([t["predicted"] for t in table], [t["observed"] for t in table], marker="o")
     for t in table:
         a.annotate(str(t["n"]), (t["predicted"], t["observed"]), fontsize=7, xytext=(3, -9), textcoords="offset points")
-    a.set_xlabel("predicted P(top passage answers)")
-    a.set_ylabel("observed share answered")
+    a.set_xlabel(f"predicted coverage (P(answered in the top {COVERAGE_K}))")
+    a.set_ylabel(f"observed share answered in the top {COVERAGE_K}")
     a.set_title(f"Reliability (out of fold), ECE {figures['ece_all']:.3f}")
     bins = np.linspace(0, 1, 21)
-    b.hist(prob[kind == 1], bins=bins, alpha=0.6, label=f"development questions ({(kind == 1).sum()})")
-    b.hist(prob[kind == 0], bins=bins, alpha=0.6, label=f"answers removed ({(kind == 0).sum()})")
+    b.hist(prob[kind == 1], bins=bins, alpha=0.6, label=f"answerable ({(kind == 1).sum()})")
+    b.hist(prob[kind == 0], bins=bins, alpha=0.6, label=f"unanswerable ({(kind == 0).sum()})")
     b.set_xlabel("coverage")
     b.set_title(f"Separation, ROC AUC {figures['auc_answerable_vs_unanswerable']:.3f}")
     b.legend(fontsize=8)
@@ -382,189 +521,323 @@ def plot_coverage(path, prob, label, kind, table, figures):
 
 
 FEATURES: list[str] = []
+# The response features of the coverage model, in core/rank/reranker.h's order.
+COVERAGE_NAMES = ("top_score", "margin", "top_dense", "top_cover_any", "top_body_idf_norm", "unknown_share",
+                  "top_cover_dense_led", "best_dense")
+COVERAGE_K = 3
+NEAR_MISS = ("medquad-answers-removed", "pdq-sections-pages-removed")
+
+
+CANCER_WORDS = re.compile(r"cancer|tumou?r|carcinoma|lymphoma|leukemia|sarcoma|melanoma|myeloma|neoplas|blastoma|"
+                          r"oma\b|malignan|metasta|chemo|oncolog", re.I)
+
+
+def off_topic_questions(data, n, seed):
+    """MedQuAD questions from sources about neurological, heart, lung, blood and infectious
+    disease (NINDS, NHLBI, CDC) that name nothing cancer-like: real consumer questions the
+    guideline corpus does not answer."""
+    queries = read_jsonl(data / "medquad" / "queries.jsonl")
+    pick = [q for q in queries if q["_id"].split(":")[0] in ("NINDS", "NHLBI", "CDC") and not CANCER_WORDS.search(q["text"])]
+    pick = random.Random(seed).sample(pick, min(n, len(pick)))
+    return [{"_id": q["_id"], "text": q["text"], "relevant": []} for q in pick]
+
+
+def primary(metrics):
+    return metrics["ndcg@10"] if "ndcg@10" in metrics else metrics["mrr@10"]
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--index", action="append", default=[], help="NAME=DIR of a development index (with vectors)")
+    ap.add_argument("--sections", type=Path, default=None,
+                    help="tools/make_section_set.py's output (default $MEDSEARCH_CACHE/pdq-sections; made if missing)")
     ap.add_argument("--out", type=Path, default=ROOT / "data" / "reranker" / "reranker-v1.json")
-    ap.add_argument("--model", choices=["linear", "trees"], default="trees",
-                    help="trees: LightGBM lambdarank with monotone relevance signals (cv: better on every set)")
     ap.add_argument("--seed", type=int, default=13)
-    # 100 rounds at 0.15 score as well as 300 at 0.05 (cv within 0.002) at a third of the latency.
     ap.add_argument("--rounds", type=int, default=100, help="boosting rounds (trees)")
-    ap.add_argument("--no-monotone", action="store_true", help="trees without monotone constraints")
-    ap.add_argument("--learning-rate", type=float, default=0.15)
+    ap.add_argument("--learning-rate", type=float, default=0.05)
     ap.add_argument("--candidates", type=int, default=50, help="candidates per retriever (SearchOptions.candidates)")
     ap.add_argument("--leaves", type=int, default=15, help="leaves per tree")
     # doc_support (passages of the same document in the pool) is left out: the
     # development documents are abstracts and answers of one or two passages,
-    # while a guideline page puts many passages in the pool, so what the model
-    # learns about it misfires there (hand-written guideline questions,
-    # tools/check_questions.py: 13/16 with it, 14/16 without; cv figures no worse).
-    ap.add_argument("--drop", default="doc_support", help="comma-separated features the model may not use")
+    # while a guideline page puts many passages in the pool.
+    ap.add_argument("--drop", default="doc_support", help="comma-separated features no model may use")
     ap.add_argument("--cache", type=Path, default=None,
                     help="keep the pools here between runs (delete it when the engine or --candidates change)")
-    ap.add_argument("--report", type=Path, default=None, help="write the cross-validated figures as JSON")
+    ap.add_argument("--report", type=Path, default=None, help="write every table as JSON")
     ap.add_argument("--plot", type=Path, default=None, help="write the coverage reliability plot (PNG)")
     ap.add_argument("--unanswerable", type=int, default=1000, help="MedQuAD questions asked without their answers")
+    ap.add_argument("--models", default="trees-prior,trees,trees-base,linear",
+                    help="the trainable models compared (trees-prior, trees, trees-balanced, trees-small, trees-base, "
+                         "linear); the first is the one written")
+    ap.add_argument("--prior-weight", type=float, default=2.0,
+                    help="trees-prior: weight of the standardised cosine the trees are boosted from")
+    ap.add_argument("--coverage-features", default="best_dense,top_dense,unknown_share,top_cover_dense_led",
+                    help="the response features the coverage model may weigh")
+    ap.add_argument("--quick", action="store_true", help="the leave-one-dataset-out table only")
+    ap.add_argument("--off-topic", type=int, default=300, help="off-topic MedQuAD questions asked of the guideline index")
     args = ap.parse_args()
 
     import medsearch
     FEATURES[:] = medsearch.feature_names()
     cache_root = Path(os.environ.get("MEDSEARCH_CACHE", Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "medsearch"))
+    sections_dir = args.sections or cache_root / "pdq-sections"
     index_dirs = {n: cache_root / "dev-eval" / f"index-{n}" for n in DATASETS}
+    index_dirs["pdq-questions"] = cache_root / "indexes" / "nci-pdq"
     for spec in args.index:
         name, _, path = spec.partition("=")
         index_dirs[name] = Path(path)
 
     t0 = time.time()
-    pools, qrels_of, doc_ids_of, unans = {}, {}, {}, None
     cached = args.cache / "pools.pickle" if args.cache else None
     if cached and cached.exists():
         import pickle
-        pools, qrels_of, doc_ids_of, unans = pickle.loads(cached.read_bytes())
-    for name in DATASETS if not pools else ():
-        queries, qrels = dev_queries(args.data, name)
-        index = open_index(name, index_dirs[name], args.data)
-        log(f"{name}: pooling {len(queries)} queries")
-        pools[name], doc_ids_of[name] = collect(name, index, queries, qrels, candidates=args.candidates)
-        qrels_of[name] = qrels
-        if name == "medquad":
-            sample = random.Random(args.seed).sample([q for q in queries if q["_id"] in qrels],
-                                                     min(args.unanswerable, len(queries)))
-            unans, _ = collect(name, index, sample, qrels, exclude_answers=True, candidates=args.candidates)
-    if cached and not cached.exists():
-        import pickle
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        cached.write_bytes(pickle.dumps((pools, qrels_of, doc_ids_of, unans)))
-    log(f"pools ready in {time.time() - t0:.0f} s")
-    # Dropped features are zeroed for training (no split, no weight); the engine
-    # still computes them, the model just ignores them.
+        train_pools, eval_pools, unans, qrels_of, doc_ids_of = pickle.loads(cached.read_bytes())
+    else:
+        train_pools, eval_pools, unans, qrels_of, doc_ids_of = {}, {}, {}, {}, {}
+        for name in DOC_SETS:
+            queries, qrels = dev_queries(args.data, name)
+            index = open_index(name, index_dirs[name], args.data)
+            log(f"{name}: pooling {len(queries)} queries")
+            train_pools[name], doc_ids_of[name] = collect(name, index, queries, qrels, candidates=args.candidates)
+            eval_pools[name] = train_pools[name]
+            qrels_of[name] = qrels
+            if name == "medquad":
+                sample = random.Random(args.seed).sample([q for q in queries if q["_id"] in qrels],
+                                                         min(args.unanswerable, len(queries)))
+                unans["medquad-answers-removed"], _ = collect(name, index, sample, qrels, exclude_answers=True,
+                                                              candidates=args.candidates)
+        if not (sections_dir / "train.jsonl").exists():
+            subprocess.run([sys.executable, str(ROOT / "tools" / "make_section_set.py"), "--out", str(sections_dir)],
+                           check=True)
+        if not (Path(index_dirs["pdq-sections"]) / "CURRENT").exists():
+            log(f"building {index_dirs['pdq-sections']} (embeds the masked corpus; slow)")
+            subprocess.run([str(ROOT / "build" / "bin" / "medsearch"), "build", f"nci-pdq={sections_dir / 'corpus'}",
+                            "-o", str(index_dirs["pdq-sections"])], check=True)
+        index = medsearch.Index.load(index_dirs["pdq-sections"])
+        info = PassageInfo(index, read_jsonl(sections_dir / "masks.jsonl"))
+        train_q, dev_q = read_jsonl(sections_dir / "train.jsonl"), read_jsonl(sections_dir / "dev.jsonl")
+        log(f"pdq-sections: pooling {len(train_q)} + {len(dev_q)} questions")
+        train_pools["pdq-sections"] = collect_sections("pdq-sections", index, info, train_q, candidates=args.candidates)
+        eval_pools["pdq-sections"] = collect_sections("pdq-sections", index, info, dev_q, candidates=args.candidates)
+        unans["pdq-sections-pages-removed"] = collect_sections("pdq-sections", index, info, dev_q, exclude_answers=True,
+                                                               candidates=args.candidates)
+        pdq_dir = Path(index_dirs["pdq-questions"])
+        if not (pdq_dir / "CURRENT").exists():
+            subprocess.run([str(ROOT / "build" / "bin" / "medsearch"), "build", f"nci-pdq={args.data / 'nci-pdq'}",
+                            "-o", str(pdq_dir)], check=True)
+        index = medsearch.Index.load(pdq_dir)
+        info = PassageInfo(index)
+        questions = read_jsonl(args.data / "pdq-questions" / "questions.jsonl")
+        train_pools["pdq-questions"] = collect_sections("pdq-questions", index, info, questions, candidates=args.candidates)
+        eval_pools["pdq-questions"] = train_pools["pdq-questions"]
+        hand = [dict(q, relevant=[]) for q in read_jsonl(args.data / "pdq-questions" / "unanswerable.jsonl")]
+        unans["pdq-unanswerable"] = collect_sections("pdq-unanswerable", index, info, hand, candidates=args.candidates)
+        unans["medquad-off-topic"] = collect_sections("medquad-off-topic", index, info,
+                                                      off_topic_questions(args.data, args.off_topic, args.seed),
+                                                      candidates=args.candidates)
+        if cached:
+            import pickle
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            cached.write_bytes(pickle.dumps((train_pools, eval_pools, unans, qrels_of, doc_ids_of)))
+    log(f"pools ready in {time.time() - t0:.0f} s: " +
+        ", ".join(f"{n} {len(train_pools[n].qids)}/{len(eval_pools[n].qids)}" for n in DATASETS))
+
+    # Dropped features are zeroed (no split, no weight); the engine still computes them.
     dropped = [FEATURES.index(n) for n in args.drop.split(",") if n]
-    for p in list(pools.values()) + [unans]:
+    base_features = FEATURES[:FEATURES.index("query_terms") + 1]
+    for p in list(train_pools.values()) + list(eval_pools.values()) + list(unans.values()):
         p.features[:, dropped] = 0.0
 
-    # Folds by query, seeded, the same split for every model.
+    def evaluate(name, pools, scores):
+        if pools.level == "doc":
+            return {"ndcg@10": doc_ndcg(pools, scores, qrels_of[name], doc_ids_of[name])}
+        return section_metrics(pools, scores)
+
+    def fit(kind, train):
+        """(model dict, predict function) of one trainable model on pools `train`."""
+        x = train.features.astype(np.float64)
+        if kind == "linear":
+            m = train_linear(x, train.labels, train.offsets, seed=args.seed)
+            return m, lambda z: predict(m, z)
+        if kind == "trees-base":  # the 18 features of the first model (the newer ones zeroed)
+            x = x.copy()
+            x[:, len(base_features):] = 0.0
+        if kind == "trees-balanced":  # every dataset weighs the same
+            return train_trees(x, train.labels, train.offsets, seed=args.seed, rounds=args.rounds,
+                               learning_rate=args.learning_rate, leaves=args.leaves, weights=train.balance)
+        if kind == "trees-prior":  # boosted from the standardised cosine: corrections to the dense order
+            return train_trees(x, train.labels, train.offsets, seed=args.seed, rounds=args.rounds,
+                               learning_rate=args.learning_rate, leaves=args.leaves, prior={"dense_z": args.prior_weight})
+        if kind == "trees-small":  # balanced, fewer and larger leaves
+            return train_trees(x, train.labels, train.offsets, seed=args.seed, rounds=args.rounds,
+                               learning_rate=args.learning_rate, leaves=7, weights=train.balance, min_data_in_leaf=200)
+        return train_trees(x, train.labels, train.offsets, seed=args.seed, rounds=args.rounds,
+                           learning_rate=args.learning_rate, leaves=args.leaves)
+
+    fi = FEATURES.index
+    weights = np.round(np.arange(0, 1.0001, 0.05), 2)
+
+    def untrained(pools, w):
+        return {"bm25": pools.features[:, fi("bm25")].astype(np.float64),
+                "dense": pools.features[:, fi("dense")].astype(np.float64),
+                "rrf": pools.features[:, fi("rrf")].astype(np.float64),
+                "convex": convex_scores(pools, w)}
+
+    def best_weight(names):
+        """The convex weight with the best mean primary metric over the named sets' training pools."""
+        return max(weights, key=lambda w: np.mean([primary(evaluate(n, train_pools[n], convex_scores(train_pools[n], w)))
+                                                   for n in names]))
+
+    TRAINABLE = tuple(args.models.split(","))
+    args.model = TRAINABLE[0]
+    report = {"seed": args.seed, "candidates": args.candidates, "rounds": args.rounds, "drop": args.drop,
+              "queries": {n: {"train": len(train_pools[n].qids), "eval": len(eval_pools[n].qids)} for n in DATASETS}}
+
+    # ---- leave one dataset out ----
+    lodo = {}
+    for left in DATASETS:
+        others = [n for n in DATASETS if n != left]
+        w = best_weight(others)
+        row = {m: evaluate(left, eval_pools[left], sc) for m, sc in untrained(eval_pools[left], w).items()}
+        row["convex"]["weight"] = float(w)
+        train = concat([train_pools[n] for n in others])
+        for kind in TRAINABLE:
+            _, score = fit(kind, train)
+            row[f"rerank-{kind}"] = evaluate(left, eval_pools[left], score(eval_pools[left].features.astype(np.float64)))
+        lodo[left] = row
+        log(f"LODO {left:13s} " + "  ".join(f"{m} {primary(v):.4f}" for m, v in row.items()))
+    report["lodo"] = lodo
+    if args.quick:
+        if args.report:
+            args.report.parent.mkdir(parents=True, exist_ok=True)
+            args.report.write_text(json.dumps(report, indent=2) + "\n")
+        return
+
+    # ---- 5-fold cross-validation by query (every trainable set split the same way) ----
     folds = {}
     for name in DATASETS:
-        order = list(range(len(pools[name].qids)))
+        order = list(range(len(train_pools[name].qids)))
         random.Random(args.seed).shuffle(order)
         f = np.empty(len(order), dtype=int)
         for j, i in enumerate(order):
             f[i] = j % FOLDS
         folds[name] = f
-    unans_folds = np.arange(len(unans.qids)) % FOLDS
-
-    def trainer(x, y, o):
-        """(model dict, predict function) trained on rows x with labels y, query offsets o."""
-        if args.model == "linear":
-            m = train_linear(x, y, o, seed=args.seed)
-            return m, lambda z: predict(m, z)
-        return train_trees(x, y, o, seed=args.seed, rounds=args.rounds, monotone=not args.no_monotone,
-                           learning_rate=args.learning_rate, leaves=args.leaves)
-
-    oof = {n: np.zeros(len(pools[n].labels)) for n in DATASETS}
-    oof_unans = np.zeros(len(unans.labels))
-    convex_oof = {n: np.zeros(len(pools[n].labels)) for n in DATASETS}
-    weights = np.round(np.arange(0, 1.0001, 0.05), 2)
-    convex_cache = {n: {w: convex_scores(pools[n], w) for w in weights} for n in DATASETS}
-    chosen_w = []
+    unans_folds = {n: np.arange(len(p.qids)) % FOLDS for n, p in unans.items()}
+    oof = {k: {n: np.zeros(len(train_pools[n].labels)) for n in DATASETS} for k in TRAINABLE}
+    oof_unans = {n: np.zeros(len(p.labels)) for n, p in unans.items()}
+    convex_oof = {n: np.zeros(len(train_pools[n].labels)) for n in DATASETS}
+    fold_models = {k: [] for k in TRAINABLE}
     for k in range(FOLDS):
-        train = concat([subset(pools[n], np.where(folds[n] != k)[0]) for n in DATASETS])
-        model, score = trainer(train.features.astype(np.float64), train.labels, train.offsets)
+        train = concat([subset(train_pools[n], np.where(folds[n] != k)[0]) for n in DATASETS])
+        for kind in TRAINABLE:
+            _, score = fit(kind, train)
+            fold_models[kind].append(score)
+            for n in DATASETS:
+                for i in np.where(folds[n] == k)[0]:
+                    r = train_pools[n].rows(i)
+                    oof[kind][n][r] = score(train_pools[n].features[r].astype(np.float64))
+            if kind == args.model:
+                for n, p in unans.items():
+                    for i in np.where(unans_folds[n] == k)[0]:
+                        r = p.rows(i)
+                        oof_unans[n][r] = score(p.features[r].astype(np.float64))
+        def fold_primary(n, w):
+            sub = subset(train_pools[n], np.where(folds[n] != k)[0])
+            return primary(evaluate(n, sub, convex_scores(sub, w)))
+        w = max(weights, key=lambda w: np.mean([fold_primary(n, w) for n in DATASETS]))
+        report.setdefault("convex_weights", []).append(float(w))
         for n in DATASETS:
-            test = np.where(folds[n] == k)[0]
-            for i in test:
-                r = pools[n].rows(i)
-                oof[n][r] = score(pools[n].features[r].astype(np.float64))
-        for i in np.where(unans_folds == k)[0]:
-            r = unans.rows(i)
-            oof_unans[r] = score(unans.features[r].astype(np.float64))
-        # Convex fusion: the weight with the best mean nDCG over the datasets' training folds.
-        def mean_train(w):
-            return np.mean([doc_ndcg(pools[n], convex_cache[n][w], qrels_of[n], doc_ids_of[n],
-                                     np.where(folds[n] != k)[0]) for n in DATASETS])
-        w_best = max(weights, key=mean_train)
-        chosen_w.append(float(w_best))
-        for n in DATASETS:
+            cs = convex_scores(train_pools[n], w)
             for i in np.where(folds[n] == k)[0]:
-                r = pools[n].rows(i)
-                convex_oof[n][r] = convex_cache[n][w_best][r]
-        log(f"fold {k}: convex weight {w_best}")
-
-    report = {"seed": args.seed, "model": args.model, "folds": FOLDS, "convex_weights": chosen_w, "ndcg@10": {}}
-    fi = FEATURES.index
+                r = train_pools[n].rows(i)
+                convex_oof[n][r] = cs[r]
+        log(f"fold {k}: convex weight {w}")
+    cv = {}
     for n in DATASETS:
-        p = pools[n]
-        row = {
-            "bm25 (pool)": doc_ndcg(p, p.features[:, fi("bm25")], qrels_of[n], doc_ids_of[n]),
-            "dense (pool)": doc_ndcg(p, p.features[:, fi("dense")], qrels_of[n], doc_ids_of[n]),
-            "rrf": doc_ndcg(p, p.features[:, fi("rrf")], qrels_of[n], doc_ids_of[n]),
-            "convex (cv)": doc_ndcg(p, convex_oof[n], qrels_of[n], doc_ids_of[n]),
-            "rerank (cv)": doc_ndcg(p, oof[n], qrels_of[n], doc_ids_of[n]),
-        }
-        report["ndcg@10"][n] = row
-        log(f"{n:9s} " + "  ".join(f"{k} {v:.4f}" for k, v in row.items()))
+        p = train_pools[n]
+        row = {m: evaluate(n, p, sc) for m, sc in untrained(p, 0.5).items() if m != "convex"}
+        row["convex"] = evaluate(n, p, convex_oof[n])
+        for kind in TRAINABLE:
+            row[f"rerank-{kind}"] = evaluate(n, p, oof[kind][n])
+        cv[n] = row
+        log(f"CV   {n:13s} " + "  ".join(f"{m} {primary(v):.4f}" for m, v in row.items()))
+    report["cv5"] = cv
 
-    # Coverage: P(top passage relevant), trained out of fold on the reranker's out-of-fold scores.
-    cx, cy, cf, ckind = [], [], [], []
-    for n in DATASETS:
-        p = pools[n]
+    # The section-level development split is never trained on: each fold's model scores it, averaged.
+    for kind in TRAINABLE:
+        p = eval_pools["pdq-sections"]
+        x = p.features.astype(np.float64)
+        cv["pdq-sections"][f"rerank-{kind} (dev split)"] = evaluate("pdq-sections", p, np.mean([m(x) for m in fold_models[kind]], 0))
+    for m, sc in untrained(eval_pools["pdq-sections"], float(np.median(report.get("convex_weights", [0.5])))).items():
+        cv["pdq-sections"][f"{m} (dev split)"] = evaluate("pdq-sections", eval_pools["pdq-sections"], sc)
+
+    # ---- coverage: P(a relevant passage is among the top COVERAGE_K hits), out of fold ----
+    # Each set weighs the same, and answerable and unanswerable questions weigh the same in all.
+    # Only features comparable across queries are used: a lambdarank score is meaningful within
+    # a query, not between queries, so the top score and the margin are left out.
+    use = [COVERAGE_NAMES.index(n) for n in args.coverage_features.split(",")]
+    cx, cy, cf, cset, cw = [], [], [], [], []
+    # The sets made by removing answers from an index (near misses) are reported, not trained on:
+    # other pages often still answer them (MedQuAD repeats a condition across its sources), and
+    # as labels they are noise.
+    answerable = [n for n in DATASETS]
+    unanswerable = [n for n in unans if n not in NEAR_MISS]
+    for n in answerable + list(unans):
+        p = train_pools[n] if n in train_pools else unans[n]
+        scores = oof[args.model][n] if n in train_pools else oof_unans[n]
+        f = folds[n] if n in train_pools else unans_folds[n]
+        groups = len(answerable) if n in train_pools else len(unanswerable)
         for i in range(len(p.qids)):
-            cx.append(coverage_features(p, oof[n], i))
+            cx.append(coverage_features(p, scores, i))
             r = p.rows(i)
-            top = np.lexsort((p.passages[r], -oof[n][r]))[0]
-            cy.append(1.0 if p.labels[r][top] > 0 else 0.0)
-            cf.append(folds[n][i])
-            ckind.append(1)
-    for i in range(len(unans.qids)):
-        cx.append(coverage_features(unans, oof_unans, i))
-        cy.append(0.0)
-        cf.append(unans_folds[i])
-        ckind.append(0)
-    cx, cy, cf, ckind = np.array(cx), np.array(cy), np.array(cf), np.array(ckind)
+            order = np.lexsort((p.passages[r], -scores[r]))[:COVERAGE_K]
+            cy.append(float(n in train_pools and p.labels[r][order].max() > 0))
+            cf.append(f[i])
+            cset.append(n)
+            cw.append(0.0 if n in NEAR_MISS else 1.0 / (groups * len(p.qids)))
+    cx, cy, cf, cset, cw = np.array(cx), np.array(cy), np.array(cf), np.array(cset), np.array(cw)
     prob = np.zeros(len(cy))
+    fit_rows = cw > 0
     for k in range(FOLDS):
-        m = train_logistic(cx[cf != k], cy[cf != k])
+        m = train_logistic(cx[fit_rows & (cf != k)], cy[fit_rows & (cf != k)], sample_weight=cw[fit_rows & (cf != k)], use=use)
         prob[cf == k] = logistic(m, cx[cf == k])
-    e_all, table = ece(prob, cy)
-    e_dev, _ = ece(prob[ckind == 1], cy[ckind == 1])
+    coverage = train_logistic(cx[fit_rows], cy[fit_rows], sample_weight=cw[fit_rows], use=use)
+    hand = np.isin(cset, ["pdq-questions", "pdq-unanswerable"])
+    is_answerable = np.isin(cset, answerable)
+    near = np.isin(cset, list(NEAR_MISS))
+    e_all, table = ece(prob[fit_rows], cy[fit_rows])
+    e_hand, hand_table = ece(prob[hand], cy[hand])
     report["coverage"] = {
-        "ece_all": e_all, "ece_dev": e_dev, "reliability": table,
-        "auc_answerable_vs_unanswerable": auc(prob[ckind == 1], prob[ckind == 0]),
-        "auc_top_correct_vs_not": auc(prob[cy == 1], prob[cy == 0]),
-        "unanswerable_queries": int((ckind == 0).sum()), "dev_queries": int((ckind == 1).sum()),
+        "target": f"a relevant passage among the top {COVERAGE_K} hits", "features": args.coverage_features.split(","),
+        "ece_out_of_fold": e_all, "reliability": table,
+        "auc_answerable_vs_unanswerable_out_of_fold": auc(prob[is_answerable], prob[~is_answerable & ~near]),
+        "auc_answerable_vs_near_miss_out_of_fold": auc(prob[is_answerable], prob[near]),
+        "auc_answered_vs_not_out_of_fold": auc(prob[fit_rows & (cy == 1)], prob[fit_rows & (cy == 0)]),
+        "hand_written_auc_answerable_vs_unanswerable": auc(prob[cset == "pdq-questions"], prob[cset == "pdq-unanswerable"]),
+        "hand_written_ece": e_hand, "hand_written_reliability": hand_table,
+        "per_set": {n: {"queries": int((cset == n).sum()), "mean_coverage": float(prob[cset == n].mean()),
+                        "answered": float(cy[cset == n].mean()), "trained_on": n not in NEAR_MISS}
+                    for n in answerable + list(unans)},
     }
     if args.plot:
-        plot_coverage(args.plot, prob, cy, ckind, table, report["coverage"])
-    log(f"coverage: ECE {e_all:.4f} (dev only {e_dev:.4f}), AUC answerable vs not "
-        f"{report['coverage']['auc_answerable_vs_unanswerable']:.4f}, top right vs wrong "
-        f"{report['coverage']['auc_top_correct_vs_not']:.4f}")
+        plot_coverage(args.plot, prob[hand], cy[hand], is_answerable[hand].astype(int), hand_table,
+                      {"ece_all": e_hand, "auc_answerable_vs_unanswerable": report["coverage"]["hand_written_auc_answerable_vs_unanswerable"]})
+    log(f"coverage (out of fold): ECE {e_all:.4f}, AUC answerable vs not {report['coverage']['auc_answerable_vs_unanswerable_out_of_fold']:.4f}; "
+        f"hand-written: AUC {report['coverage']['hand_written_auc_answerable_vs_unanswerable']:.4f}, ECE {e_hand:.4f}")
 
-    # Final models on everything.
-    allp = concat([pools[n] for n in DATASETS])
-    model, score = trainer(allp.features.astype(np.float64), allp.labels, allp.offsets)
-    final_cov_x, final_cov_y = [], []
+    # ---- the final model on every trainable set ----
+    allp = concat([train_pools[n] for n in DATASETS])
+    model, score = fit(args.model, allp)
+    final = {}
     for n in DATASETS:
-        p = pools[n]
-        s = score(p.features.astype(np.float64))
-        for i in range(len(p.qids)):
-            final_cov_x.append(coverage_features(p, s, i))
-            r = p.rows(i)
-            top = np.lexsort((p.passages[r], -s[r]))[0]
-            final_cov_y.append(1.0 if p.labels[r][top] > 0 else 0.0)
-    s = score(unans.features.astype(np.float64))
-    for i in range(len(unans.qids)):
-        final_cov_x.append(coverage_features(unans, s, i))
-        final_cov_y.append(0.0)
-    coverage = train_logistic(np.array(final_cov_x), np.array(final_cov_y))
-    out = {"format": "medsearch-reranker", "version": 1, "name": f"rerank-{args.model}-v1",
+        final[n] = evaluate(n, eval_pools[n], score(eval_pools[n].features.astype(np.float64)))
+    report["final_in_sample"] = final
+    out = {"format": "medsearch-reranker", "version": 1, "name": f"rerank-{args.model}-v2",
            "features": FEATURES, "model": model, "coverage": coverage,
            "training": {"tool": "tools/train_reranker.py", "seed": args.seed, "datasets": list(DATASETS),
-                        "queries": {n: len(pools[n].qids) for n in DATASETS},
-                        "unanswerable": len(unans.qids), "cv": report}}
+                        "queries": {n: len(train_pools[n].qids) for n in DATASETS},
+                        "unanswerable": {n: len(p.qids) for n, p in unans.items()}}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".tmp")
     tmp.write_text(json.dumps(out, indent=None, separators=(",", ":")) + "\n")
@@ -578,8 +851,11 @@ def main():
         for x, y in zip(golden_x, score(golden_x)):
             f.write(json.dumps({"features": [float(v) for v in x], "score": float(y)}) + "\n")
     if args.report:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(json.dumps(report, indent=2) + "\n")
     log(f"wrote {args.out} in {time.time() - t0:.0f} s")
+
+
 
 
 if __name__ == "__main__":

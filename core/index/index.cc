@@ -66,6 +66,31 @@ void Index::Impl::State::derive_lookup_tables() {
   doc_first_passage.assign(n + 1, static_cast<uint32_t>(passages.size()));
   for (size_t p = passages.size(); p-- > 0;) doc_first_passage[passages[p].doc] = static_cast<uint32_t>(p);
   for (size_t d = n; d-- > 0;) doc_first_passage[d] = std::min(doc_first_passage[d], doc_first_passage[d + 1]);
+  std::vector<uint32_t> first_section(n + 1, 0);
+  for (size_t d = 0; d < n; ++d) first_section[d + 1] = first_section[d] + static_cast<uint32_t>(docs[d]->heading_paths.size());
+  passage_section.resize(passages.size());
+  for (size_t p = 0; p < passages.size(); ++p) passage_section[p] = first_section[passages[p].doc] + passages[p].heading_path;
+  // How many documents have each own (last) heading.
+  std::unordered_map<std::string_view, std::pair<uint32_t, uint32_t>> pages;  // heading -> (last doc + 1, documents)
+  for (size_t d = 0; d < n; ++d) {
+    for (const auto& path : docs[d]->heading_paths) {
+      if (path.empty()) continue;
+      auto& [last, count] = pages[path.back()];
+      if (last != d + 1) {
+        last = static_cast<uint32_t>(d + 1);
+        ++count;
+      }
+    }
+  }
+  passage_heading_commonness.resize(passages.size());
+  for (size_t p = 0; p < passages.size(); ++p) {
+    const auto& path = docs[passages[p].doc]->heading_paths[passages[p].heading_path];
+    passage_heading_commonness[p] = path.empty() ? 0.0f : std::log1p(static_cast<float>(pages[path.back()].second));
+  }
+}
+
+void Index::Impl::State::derive_dense_tables() {
+  audience_direction = rank::audience_direction(vectors, dim, passage_doc, doc_audience);
 }
 
 Status Index::Impl::State::build_dense_index(const BuildOptions& options) {
@@ -230,6 +255,7 @@ Result<std::unique_ptr<Index>> Index::build(std::vector<io::Document> documents,
     st->dim = embedder->dim();
     st->model_id = embedder->model_id();
     st->vectors = std::move(vectors).value();
+    st->derive_dense_tables();
     MEDSEARCH_RETURN_IF_ERROR(st->build_dense_index(options));
     im.next_vid = static_cast<uint32_t>(st->passages.size());
     im.embedder = std::move(embedder);
@@ -280,6 +306,7 @@ Status Index::attach_vectors(std::span<const float> rows, uint32_t dim, std::str
   next->vectors = std::move(vectors);
   next->dim = dim;
   next->model_id = std::move(model_id);
+  next->derive_dense_tables();
   MEDSEARCH_RETURN_IF_ERROR(next->build_dense_index(im.options));
   if (im.embedder && (im.embedder->model_id() != next->model_id || im.embedder->dim() != dim)) im.embedder.reset();
   {
@@ -397,6 +424,7 @@ Status Index::Impl::apply(const State& base, std::span<const uint8_t> drop, std:
     next->vectors.insert(next->vectors.end(), rows->begin(), rows->end());
     next->passage_vid.insert(next->passage_vid.end(), vids.begin(), vids.end());
     next->live = std::make_shared<const vector::IdFilter>(next->passage_vid);
+    next->derive_dense_tables();
   }
   const uint64_t generation = next->generation;
   published.push_back(next);
@@ -960,6 +988,7 @@ Result<std::unique_ptr<Index>> Index::load(const fs::path& dir) {
       MEDSEARCH_RETURN_IF_ERROR(st.build_dense_index(im.options));
     }
     im.next_vid = static_cast<uint32_t>(st.passages.size());
+    st.derive_dense_tables();
   }
   MEDSEARCH_RETURN_IF_ERROR(check_manifest(manifest, gdir / kManifestFile, st.docs.size(), st.passages.size(),
                                            *st.bm25, st.corpora, st.dim, st.model_id));

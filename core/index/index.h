@@ -168,7 +168,7 @@ struct ScoredHit {
 };
 
 // The answer to one query: its ranked hits, and in rerank mode the calibrated
-// probability that the top passage answers the question (NaN in other modes
+// probability that one of the top rank::kCoverageTop hits answers the question (NaN in other modes
 // and without hits: the other modes are not calibrated).
 struct SearchResponse {
   std::vector<ScoredHit> hits;
@@ -273,6 +273,9 @@ class Index {
   // `exclude_documents` (document numbers) are left out, as if not indexed.
   Result<std::vector<rank::Candidate>> candidate_pool(std::string_view query, const SearchOptions& options,
                                                       std::span<const uint32_t> exclude_documents = {}) const;
+  // The share of the query's analysed tokens this index does not know (a
+  // coverage feature, reranker.h); 0 for a query without tokens.
+  float unknown_share(std::string_view query) const;
 
   // The reranker of the rerank mode: the built-in model unless replaced.
   // Not safe to call while other threads search.

@@ -84,6 +84,8 @@ struct Index::Impl {
     std::vector<uint32_t> doc_cancer_type;  // id into cancer_types; 0 = none
     std::vector<uint32_t> doc_corpus;       // id into corpora
     std::vector<uint32_t> doc_first_passage;  // doc -> its first passage; size docs + 1
+    std::vector<uint32_t> passage_section;    // passage -> its section: (document, heading path), numbered
+    std::vector<float> passage_heading_commonness;  // rank::kHeadingCommonness
     std::vector<std::string> corpora;       // sorted, unique
     std::vector<std::string> cancer_types;  // sorted, unique, [0] = ""
     std::shared_ptr<const lexical::Bm25Index> bm25;  // shared with generations that add no passages
@@ -101,9 +103,13 @@ struct Index::Impl {
     std::shared_ptr<vector::VectorIndex> dense;
     std::vector<uint32_t> passage_vid;  // ascending
     std::shared_ptr<const vector::IdFilter> live;
+    std::vector<float> audience_direction;  // rank::audience_direction() of the vectors
 
     const StoredDoc& doc(uint32_t d) const { return *docs[d]; }
     void derive_lookup_tables();
+    // What the features need of the vectors (the audience direction); after
+    // every change of `vectors`.
+    void derive_dense_tables();
     Status build_dense_index(const BuildOptions& options);
     Result<std::vector<lexical::ScoredPassage>> dense_search(std::span<const float> qv,
                                                              const std::vector<uint8_t>& allowed, uint32_t k,
@@ -187,9 +193,13 @@ struct Index::Impl {
     std::vector<lexical::QueryTerm> terms;
     std::vector<float> vector;     // empty in bm25 mode
     std::vector<uint8_t> allowed;  // per document; empty: all allowed
+    float unknown_share = 0;       // of the analysed tokens, the share the index does not know
+    std::vector<rank::QueryPhrase> phrases;  // rank::query_phrases()
   };
   Status prepare(const State& s, std::string_view query, const SearchOptions& options,
                  std::span<const uint32_t> exclude_documents, Query* q) const;
+  // The share of `tokens` analysed query tokens that are not among the resolved `terms`.
+  static float unknown_share(size_t tokens, std::span<const lexical::QueryTerm> terms);
   lexical::Bm25Index::Options bm25_options(const State& s, const Query& q, uint32_t k, bool one_per_doc) const;
   // The hybrid/rerank candidate pool: BM25 and dense top `depth`, with features.
   Result<std::vector<rank::Candidate>> pool(const State& s, const Query& q, const SearchOptions& options,

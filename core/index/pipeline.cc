@@ -1,7 +1,7 @@
 // pipeline.cc: the query pipeline of Index (index.h): analyse and embed the
 // query once, gather BM25 and dense candidates (in parallel), pool them with
 // their features, fuse, rerank, group and diversify, and say how likely the
-// top passage answers the question.
+// top hits answer the question.
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/parallel_invoke.h>
@@ -100,7 +100,10 @@ Result<std::vector<uint8_t>> Index::Impl::State::compile_filters(const SearchFil
 
 rank::CorpusView Index::Impl::State::corpus_view() const {
   return {.bm25 = bm25.get(), .passage_doc = passage_doc, .doc_first_passage = doc_first_passage,
-          .vectors = vectors, .dim = dim};
+          .vectors = vectors, .dim = dim, .passage_section = passage_section, .doc_audience = doc_audience,
+          .audience_direction = audience_direction, .passage_heading_commonness = passage_heading_commonness,
+          .body_text = [this](uint32_t p) { return body_text(p); },
+          .heading_path = [this](uint32_t p) -> const std::vector<std::string>& { return heading_path(p); }};
 }
 
 namespace {
@@ -120,9 +123,14 @@ std::vector<lexical::ScoredPassage> best_per_document(const std::vector<lexical:
 bool is_blank(std::string_view s) { return s.find_first_not_of(" \t\r\n\f\v") == std::string_view::npos; }
 
 // The response's coverage features from its ranked candidates (best first).
-rank::CoverageVector coverage_features(std::span<const rank::Candidate> ranked) {
+rank::CoverageVector coverage_features(std::span<const rank::Candidate> ranked, float unknown_share) {
   rank::CoverageVector r{};
   const rank::Candidate& top = ranked[0];
+  float best_dense = -1.0f;
+  for (const auto& c : ranked) best_dense = std::max(best_dense, c.dense);
+  r[rank::kUnknownShare] = unknown_share;
+  r[rank::kTopCoverDenseLed] = top.features[rank::kCoverDenseLed];
+  r[rank::kBestDense] = best_dense;
   r[rank::kTopScore] = top.score;
   r[rank::kMargin] = ranked.size() > 1 ? top.score - ranked[1].score : 0.0f;
   r[rank::kTopDense] = top.dense;
@@ -163,6 +171,8 @@ Status Index::Impl::prepare(const State& s, std::string_view query, const Search
     std::vector<text::Token> tokens;
     analyzer.analyze(query, &tokens);
     q->terms = s.bm25->resolve(tokens);
+    q->unknown_share = unknown_share(tokens.size(), q->terms);
+    q->phrases = rank::query_phrases(query, tokens, *s.bm25);
   }
   q->vector.clear();
   if (options.mode == SearchMode::kBm25) return Status::ok();
@@ -185,6 +195,13 @@ Status Index::Impl::prepare(const State& s, std::string_view query, const Search
     q->vector = std::move(embedded).value();
   }
   return Status::ok();
+}
+
+float Index::Impl::unknown_share(size_t tokens, std::span<const lexical::QueryTerm> terms) {
+  if (tokens == 0) return 0.0f;
+  float known = 0;
+  for (const auto& t : terms) known += t.weight;
+  return 1.0f - known / static_cast<float>(tokens);
 }
 
 lexical::Bm25Index::Options Index::Impl::bm25_options(const State& s, const Query& q, uint32_t k,
@@ -210,7 +227,7 @@ Result<std::vector<rank::Candidate>> Index::Impl::pool(const State& s, const Que
   tbb::parallel_invoke([&] { lexical_list = s.bm25->search(q.terms, bm25_options(s, q, depth, false)); },
                        [&] { dense_list = s.dense_search(q.vector, q.allowed, depth, ef); });
   if (!dense_list) return dense_list.status();
-  return rank::build_pool(s.corpus_view(), q.terms, q.vector, lexical_list, *dense_list);
+  return rank::build_pool(s.corpus_view(), q.terms, q.vector, lexical_list, *dense_list, q.phrases);
 }
 
 Result<SearchResponse> Index::Impl::run(const State& s, std::string_view query, const SearchOptions& options) const {
@@ -285,7 +302,7 @@ Result<SearchResponse> Index::Impl::run(const State& s, std::string_view query, 
     reranker->score_batch(rows, scores);
     for (size_t i = 0; i < cands.size(); ++i) cands[i].score = scores[i];
     std::sort(cands.begin(), cands.end(), by_score);
-    response.coverage = reranker->coverage(coverage_features(cands));
+    response.coverage = reranker->coverage(coverage_features(cands, q.unknown_share));
   }
   rank::DiversifyOptions div;
   div.k = options.k;
@@ -317,6 +334,13 @@ Result<std::vector<rank::Candidate>> Index::candidate_pool(std::string_view quer
   Impl::Query q;
   MEDSEARCH_RETURN_IF_ERROR(impl_->prepare(*s, query, options, exclude_documents, &q));
   return impl_->pool(*s, q, options, std::max(options.candidates, options.k));
+}
+
+float Index::unknown_share(std::string_view query) const {
+  const auto s = impl_->current();
+  std::vector<text::Token> tokens;
+  impl_->analyzer.analyze(query, &tokens);
+  return Impl::unknown_share(tokens.size(), s->bm25->resolve(tokens));
 }
 
 Result<SearchResponse> Index::retrieve(std::string_view query, const SearchOptions& options) const {

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <functional>
 #include <span>
 #include <string>
@@ -106,6 +107,12 @@ class Bm25Index {
                           std::span<float> out) const;
   // Lucene idf of a term in a field: ln(1 + (N - df + 0.5) / (df + 0.5)).
   float idf(uint32_t term_id, Field field) const;
+  // The id of an analysed term, or nullopt when no passage has it.
+  std::optional<uint32_t> find_term(std::string_view term) const {
+    const auto it = term_ids_.find(term);
+    if (it == term_ids_.end()) return std::nullopt;
+    return it->second;
+  }
   // Length of a passage's field in analysed terms.
   uint32_t field_length(uint32_t passage, Field field) const { return fields_[field].lengths[passage]; }
 

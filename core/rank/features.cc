@@ -1,7 +1,10 @@
 #include "core/rank/features.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <cstring>
+#include <strings.h>
 #include <unordered_map>
 
 #include "core/rank/fusion.h"
@@ -13,13 +16,90 @@ std::span<const std::string_view> feature_names() {
   static constexpr std::string_view kNames[kNumFeatures] = {
       "bm25",           "bm25_rel",      "body_idf_norm", "heading_idf_norm", "dense",       "dense_gap",
       "bm25_rank",      "dense_rank",    "cover_body",    "cover_heading",    "cover_any",   "log_length",
-      "first_passage",  "log_ordinal",   "doc_support",   "doc_dense_gap",    "rrf",         "query_terms"};
+      "first_passage",  "log_ordinal",   "doc_support",   "doc_dense_gap",    "rrf",         "query_terms",
+      "section_support", "section_dense_gap", "audience_dense", "bm25_dense_led", "bm25_dense_led_rel",
+      "cover_dense_led", "heading_commonness", "phrase_match", "dense_z"};
   return kNames;
 }
 
+std::vector<float> audience_direction(std::span<const float> vectors, uint32_t dim,
+                                      std::span<const uint32_t> passage_doc, std::span<const uint8_t> doc_audience) {
+  if (dim == 0 || vectors.size() != passage_doc.size() * size_t{dim}) return {};
+  // Sums in double and in passage order, so a generation and a rebuild over
+  // the same passages agree bit for bit.
+  std::vector<double> sum[2] = {std::vector<double>(dim), std::vector<double>(dim)};
+  size_t count[2] = {0, 0};
+  for (size_t p = 0; p < passage_doc.size(); ++p) {
+    const uint8_t a = doc_audience[passage_doc[p]];
+    if (a != 1 && a != 2) continue;
+    const float* v = vectors.data() + p * dim;
+    auto& s = sum[a - 1];
+    for (uint32_t j = 0; j < dim; ++j) s[j] += v[j];
+    ++count[a - 1];
+  }
+  if (count[0] == 0 || count[1] == 0) return {};
+  std::vector<double> diff(dim);
+  double norm = 0;
+  for (uint32_t j = 0; j < dim; ++j) {
+    diff[j] = sum[1][j] / static_cast<double>(count[1]) - sum[0][j] / static_cast<double>(count[0]);
+    norm += diff[j] * diff[j];
+  }
+  if (!(norm > 0)) return {};
+  std::vector<float> out(dim);
+  const double inv = 1.0 / std::sqrt(norm);
+  for (uint32_t j = 0; j < dim; ++j) out[j] = static_cast<float>(diff[j] * inv);
+  return out;
+}
+
+std::vector<QueryPhrase> query_phrases(std::string_view query, std::span<const text::Token> tokens,
+                                       const lexical::Bm25Index& index) {
+  std::vector<QueryPhrase> out;
+  for (size_t i = 1; i < tokens.size() && out.size() < kMaxPhrases; ++i) {
+    const text::Token& a = tokens[i - 1];
+    const text::Token& b = tokens[i];
+    if (b.position != a.position + 1 || b.end <= a.begin || b.end > query.size()) continue;
+    const auto first = index.find_term(a.term);
+    const auto second = index.find_term(b.term);
+    if (!first || !second) continue;
+    std::string text(query.substr(a.begin, b.end - a.begin));
+    for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (std::none_of(out.begin(), out.end(), [&](const QueryPhrase& p) { return p.text == text; })) {
+      out.push_back({std::move(text), *first, *second});
+    }
+  }
+  return out;
+}
+
+namespace {
+
+// Whether `needle` (ASCII lower case, not empty) occurs in `text`, ASCII case
+// ignored: memchr finds each place its first letter starts, in either case.
+bool contains_folded(std::string_view text, std::string_view needle) {
+  const size_t n = needle.size();
+  if (n == 0 || n > text.size()) return false;
+  const char lower = needle[0];
+  const char upper = static_cast<char>(std::toupper(static_cast<unsigned char>(lower)));
+  const char* const end = text.data() + text.size() - n + 1;  // last start + 1
+  auto next = [&](const char* from, char c) {
+    const void* hit = from < end ? std::memchr(from, c, static_cast<size_t>(end - from)) : nullptr;
+    return hit ? static_cast<const char*>(hit) : end;
+  };
+  const char* at_lower = next(text.data(), lower);
+  const char* at_upper = upper == lower ? end : next(text.data(), upper);
+  while (at_lower != end || at_upper != end) {
+    const char* p = std::min(at_lower, at_upper);
+    if (strncasecmp(p + 1, needle.data() + 1, n - 1) == 0) return true;
+    if (p == at_lower) at_lower = next(p + 1, lower);
+    if (p == at_upper) at_upper = next(p + 1, upper);
+  }
+  return false;
+}
+
+}  // namespace
+
 std::vector<Candidate> build_pool(const CorpusView& corpus, std::span<const lexical::QueryTerm> terms,
                                   std::span<const float> query_vector, std::span<const lexical::ScoredPassage> bm25,
-                                  std::span<const lexical::ScoredPassage> dense) {
+                                  std::span<const lexical::ScoredPassage> dense, std::span<const QueryPhrase> phrases) {
   using lexical::kBody;
   using lexical::kHeading;
   const lexical::Bm25Index& index = *corpus.bm25;
@@ -69,22 +149,69 @@ std::vector<Candidate> build_pool(const CorpusView& corpus, std::span<const lexi
   const bool have_vectors = !query_vector.empty() && !corpus.vectors.empty();
   const auto& kernels = vector::kernels::best_kernels();
 
+  // Dense-led term weights: each term's share of the dense list's best
+  // kDenseLedDepth passages (all of which are in the pool) that contain it.
+  // Without a dense list every term weighs 1.
+  std::vector<float> support(nt, 1.0f);
+  {
+    std::vector<uint32_t> containing(nt, 0);
+    uint32_t top = 0;
+    for (size_t i = 0; i < pool.size(); ++i) {
+      if (ranks[i][1] == kAbsent || ranks[i][1] >= kDenseLedDepth) continue;
+      ++top;
+      const float* b = body_sorted.data() + size_t{row_of[i]} * nt;
+      const float* h = heading_sorted.data() + size_t{row_of[i]} * nt;
+      for (size_t t = 0; t < nt; ++t) containing[t] += (b[t] > 0 || h[t] > 0);
+    }
+    if (top) {
+      for (size_t t = 0; t < nt; ++t) support[t] = static_cast<float>(containing[t]) / static_cast<float>(top);
+    }
+  }
+  float idf_led = 0;
+  for (size_t t = 0; t < nt; ++t) idf_led += support[t] * term_idf[t];
+  const float query_audience =
+      have_vectors && corpus.audience_direction.size() == corpus.dim
+          ? kernels.dot_f32(query_vector.data(), corpus.audience_direction.data(), corpus.dim)
+          : 0.0f;
+
+  // Each phrase's two words as positions in `terms` (phrases whose words are not both query terms are never found).
+  struct PhraseTerms {
+    size_t phrase, first, second;
+  };
+  std::vector<PhraseTerms> phrase_terms;
+  for (size_t k = 0; k < phrases.size(); ++k) {
+    const QueryPhrase& ph = phrases[k];
+    auto at = [&](uint32_t id) {
+      for (size_t t = 0; t < nt; ++t) {
+        if (terms[t].term_id == id) return t;
+      }
+      return nt;
+    };
+    const size_t ta = at(ph.first_term), tb = at(ph.second_term);
+    if (ta < nt && tb < nt) phrase_terms.push_back({k, ta, tb});
+  }
+
   std::unordered_map<uint32_t, std::pair<uint32_t, float>> per_doc;  // doc -> (passages in pool, best cosine)
-  float best_bm25 = 0, best_dense = -1.0f;
+  std::unordered_map<uint32_t, std::pair<uint32_t, float>> per_section;  // the same per section
+  float best_bm25 = 0, best_dense = -1.0f, best_led = 0;
   for (size_t i = 0; i < pool.size(); ++i) {
     Candidate& c = pool[i];
     FeatureVector& f = c.features;
     const float* body_parts = body_sorted.data() + size_t{row_of[i]} * nt;
     const float* heading_parts = heading_sorted.data() + size_t{row_of[i]} * nt;
-    float covered_body = 0, covered_heading = 0, covered_any = 0;
+    float covered_body = 0, covered_heading = 0, covered_any = 0, covered_led = 0, led = 0;
     for (size_t t = 0; t < nt; ++t) {
       const float w = terms[t].weight;
       c.body += w * body_parts[t];
       c.heading += w * heading_parts[t];
+      led += support[t] * w * (body_parts[t] + heading_weight * heading_parts[t]);
       const float idf = term_idf[t];
       if (body_parts[t] > 0) covered_body += idf;
       if (heading_parts[t] > 0) covered_heading += idf;
-      if (body_parts[t] > 0 || heading_parts[t] > 0) covered_any += idf;
+      if (body_parts[t] > 0 || heading_parts[t] > 0) {
+        covered_any += idf;
+        covered_led += support[t] * idf;
+      }
     }
     if (have_vectors) {
       c.dense = kernels.dot_f32(query_vector.data(), corpus.vectors.data() + size_t{c.passage} * corpus.dim, corpus.dim);
@@ -110,19 +237,57 @@ std::vector<Candidate> build_pool(const CorpusView& corpus, std::span<const lexi
     f[kFirstPassage] = ordinal == 0 ? 1.0f : 0.0f;
     f[kLogOrdinal] = std::log1p(static_cast<float>(ordinal));
     f[kQueryTerms] = std::log1p(static_cast<float>(terms.size()));
+    f[kBm25DenseLed] = led;
+    if (!corpus.passage_heading_commonness.empty()) f[kHeadingCommonness] = corpus.passage_heading_commonness[c.passage];
+    if (!phrase_terms.empty() && corpus.body_text) {
+      // Only passages holding both words are searched.
+      uint32_t found = 0;
+      for (const auto& [k, ta, tb] : phrase_terms) {
+        const bool both = (body_parts[ta] > 0 || heading_parts[ta] > 0) && (body_parts[tb] > 0 || heading_parts[tb] > 0);
+        if (!both) continue;
+        const std::string& needle = phrases[k].text;
+        bool hit = contains_folded(corpus.body_text(c.passage), needle);
+        for (const std::string& h : corpus.heading_path(c.passage)) hit = hit || contains_folded(h, needle);
+        found += hit;
+      }
+      f[kPhraseMatch] = static_cast<float>(found) / static_cast<float>(phrases.size());
+    }
+    f[kCoverDenseLed] = idf_led > 0 ? covered_led / idf_led : 0.0f;
+    const uint8_t audience = corpus.doc_audience.empty() ? 0 : corpus.doc_audience[doc];
+    f[kAudienceDense] = audience == 2 ? query_audience : audience == 1 ? -query_audience : 0.0f;
     auto& d = per_doc.try_emplace(doc, 0u, -1.0f).first->second;
     d.first += 1;
     d.second = std::max(d.second, c.dense);
+    if (!corpus.passage_section.empty()) {
+      auto& sec = per_section.try_emplace(corpus.passage_section[c.passage], 0u, -1.0f).first->second;
+      sec.first += 1;
+      sec.second = std::max(sec.second, c.dense);
+    }
     best_bm25 = std::max(best_bm25, f[kBm25]);
     best_dense = std::max(best_dense, c.dense);
+    best_led = std::max(best_led, led);
   }
+  // The pool's cosine mean and (population) standard deviation, for kDenseZ.
+  double dense_sum = 0, dense_sq = 0;
+  for (const Candidate& c : pool) dense_sum += c.dense;
+  const double dense_mean = dense_sum / static_cast<double>(pool.size());
+  for (const Candidate& c : pool) dense_sq += (c.dense - dense_mean) * (c.dense - dense_mean);
+  const double dense_sd = std::sqrt(dense_sq / static_cast<double>(pool.size()));
+  const double dense_inv_sd = dense_sd > 1e-9 ? 1.0 / dense_sd : 1.0;
   for (Candidate& c : pool) {
     FeatureVector& f = c.features;
+    f[kDenseZ] = have_vectors ? static_cast<float>((c.dense - dense_mean) * dense_inv_sd) : 0.0f;
     const auto& d = per_doc[corpus.passage_doc[c.passage]];
     f[kBm25Rel] = best_bm25 > 0 ? f[kBm25] / best_bm25 : 0.0f;
     f[kDenseGap] = have_vectors ? c.dense - best_dense : 0.0f;
     f[kDocSupport] = std::log1p(static_cast<float>(d.first));
     f[kDocDenseGap] = have_vectors ? d.second - best_dense : 0.0f;
+    f[kBm25DenseLedRel] = best_led > 0 ? f[kBm25DenseLed] / best_led : 0.0f;
+    if (!corpus.passage_section.empty()) {
+      const auto& sec = per_section[corpus.passage_section[c.passage]];
+      f[kSectionSupport] = std::log1p(static_cast<float>(sec.first));
+      f[kSectionDenseGap] = have_vectors ? sec.second - best_dense : 0.0f;
+    }
   }
   return pool;
 }

@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -13,8 +14,9 @@ namespace medsearch::rank {
 extern const char kBuiltinRerankerJson[];  // generated from data/reranker/ by CMake
 
 std::span<const std::string_view> coverage_feature_names() {
-  static constexpr std::string_view kNames[kNumCoverageFeatures] = {"top_score", "margin", "top_dense",
-                                                                     "top_cover_any", "top_body_idf_norm"};
+  static constexpr std::string_view kNames[kNumCoverageFeatures] = {
+      "top_score", "margin", "top_dense", "top_cover_any", "top_body_idf_norm", "unknown_share",
+      "top_cover_dense_led", "best_dense"};
   return kNames;
 }
 
@@ -147,6 +149,26 @@ Result<std::shared_ptr<const Reranker>> Reranker::parse(std::string_view json) {
       }
       model->trees_.push_back(std::move(tree));
     }
+    simdjson::dom::array terms;
+    if (!m["terms"].get_array().get(terms)) {
+      const auto known = feature_names();
+      for (auto t : terms) {
+        simdjson::dom::object obj;
+        std::string_view feature;
+        float weight = 0;
+        if (t.get_object().get(obj) || obj["feature"].get_string().get(feature)) {
+          return bad("a term must be an object with a 'feature' name");
+        }
+        MEDSEARCH_RETURN_IF_ERROR(read_number(obj, "weight", &weight));
+        const auto it = std::find(known.begin(), known.end(), feature);
+        if (it == known.end()) {
+          std::string what = "term on an unknown feature '";
+          what.append(feature).append("'");
+          return bad(what);
+        }
+        model->terms_.emplace_back(static_cast<uint32_t>(it - known.begin()), weight);
+      }
+    }
   } else {
     return bad("unknown model type '" + std::string(type) + "'");
   }
@@ -242,6 +264,9 @@ void Reranker::score_batch(std::span<const FeatureVector> xs, std::span<float> o
       for (size_t j = 0; j < lanes; ++j) out[r + j] += nodes[n[j]].value;
     }
   }
+  for (const auto& [feature, weight] : terms_) {
+    for (size_t r = 0; r < xs.size(); ++r) out[r] += weight * xs[r][feature];
+  }
 }
 
 FeatureVector Reranker::contributions(const FeatureVector& x) const {
@@ -259,6 +284,7 @@ FeatureVector Reranker::contributions(const FeatureVector& x) const {
       n = next;
     }
   }
+  for (const auto& [feature, weight] : terms_) out[feature] += weight * x[feature];
   return out;
 }
 

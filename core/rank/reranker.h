@@ -1,22 +1,26 @@
 // reranker.h: the learned second stage: scores pool candidates from their
-// features (features.h) and says how likely the top passage answers the query.
+// features (features.h) and says how likely the top hits answer the query.
 //
 // A model is a small JSON file written by tools/train_reranker.py:
 //   {"format": "medsearch-reranker", "version": 1, "name": ...,
 //    "features": [names, in feature_names() order],
 //    "model": {"type": "linear", "mean": [...], "scale": [...], "weights": [...], "bias": b}
 //          or {"type": "trees", "trees": [{"feature": [...], "threshold": [...], "left": [...],
-//              "right": [...], "value": [...]}, ...], "bias": b},
+//              "right": [...], "value": [...]}, ...], "bias": b,
+//              "terms": [{"feature": name, "weight": w}, ...]},
 //    "coverage": {"mean": [...], "scale": [...], "weights": [...], "bias": b}, ...}
 // Linear: score = bias + sum_i weights[i] * (x[i] - mean[i]) / scale[i].
 // Trees (gradient-boosted, e.g. LightGBM lambdarank converted by the tool):
-// score = bias + sum of the trees' leaf values. Split node n (0 = root) sends
+// score = bias + sum of the trees' leaf values + sum of the optional linear
+// terms' weight x feature (a prior the trees were boosted from, e.g. the
+// standardised cosine: the trees then learn corrections to the dense order). Split node n (0 = root) sends
 // x to left[n] when x[feature[n]] <= threshold[n], else to right[n]; a child
 // c < 0 is leaf ~c with value leaf_value[~c]; node_value[n] is the model's
 // expected score below node n (for contributions). A tree without splits
 // has one leaf.
 // Coverage: a logistic model over the response features below, calibrated on
-// development queries: P(the top passage answers the question).
+// development queries: P(a passage that answers the question is among the top
+// kCoverageTop hits).
 //
 // The model built into the library (data/reranker/) is used unless another is
 // loaded. Thread safety: immutable after construction; share freely.
@@ -35,6 +39,9 @@
 
 namespace medsearch::rank {
 
+// How many of the top hits the coverage probability speaks for.
+inline constexpr uint32_t kCoverageTop = 3;
+
 // What a response's coverage probability is computed from.
 enum CoverageFeature : uint32_t {
   kTopScore,         // reranker score of the top passage
@@ -42,6 +49,9 @@ enum CoverageFeature : uint32_t {
   kTopDense,         // cosine of the top passage
   kTopCoverAny,      // the top passage's query coverage
   kTopBodyIdfNorm,   // the top passage's body BM25 / query idf mass
+  kUnknownShare,     // share of the query's analysed tokens the index does not know
+  kTopCoverDenseLed, // the top passage's dense-led query coverage (features.h)
+  kBestDense,        // the best cosine in the pool
   kNumCoverageFeatures
 };
 std::span<const std::string_view> coverage_feature_names();
@@ -67,7 +77,7 @@ class Reranker {
   FeatureVector contributions(const FeatureVector& x) const;
   // The expected score the contributions are relative to.
   float bias() const { return base_; }
-  // P(top passage answers), from the response's coverage features.
+  // P(one of the top kCoverageTop hits answers), from the response's coverage features.
   float coverage(const CoverageVector& r) const;
   const std::string& name() const { return name_; }
 
@@ -82,6 +92,7 @@ class Reranker {
   bool linear_ = true;
   std::array<float, kNumFeatures> mean_{}, inv_scale_{}, weights_{};
   std::vector<Tree> trees_;
+  std::vector<std::pair<uint32_t, float>> terms_;  // trees: linear terms (feature, weight)
   // The trees flattened for score_batch(): leaves are nodes that lead to
   // themselves (threshold +inf), so every walk takes `depth` steps of
   // next[x[feature] > threshold] with no branch.

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <fstream>
 #include <string>
+#include <vector>
 
 namespace medsearch::rank {
 namespace {
@@ -25,7 +26,8 @@ std::string vec(float first, float rest) {
   return out + "]";
 }
 
-const char kCoverage[] = R"("coverage":{"mean":[0,0,0,0,0],"scale":[1,1,1,1,1],"weights":[2,0,0,0,0],"bias":-1})";
+const char kCoverage[] =
+    R"("coverage":{"mean":[0,0,0,0,0,0,0,0],"scale":[1,1,1,1,1,1,1,1],"weights":[2,0,0,0,0,0,0,0],"bias":-1})";
 
 std::string linear_model() {
   // score = 0.5 + 3 * (bm25 - 1) / 2
@@ -34,13 +36,13 @@ std::string linear_model() {
          vec(3, 0) + R"(,"bias":0.5},)" + kCoverage + "}";
 }
 
-std::string tree_model() {
+std::string tree_model(const std::string& terms = "") {
   // One tree: dense <= 0.5 ? (bm25 <= 2 ? leaf0 : leaf1) : leaf2.
   const int dense = kDense, bm25 = kBm25;
   return R"({"format":"medsearch-reranker","version":1,"name":"trees","features":)" + names_json() +
          R"(,"model":{"type":"trees","bias":0.25,"trees":[{"feature":[)" + std::to_string(dense) + "," +
          std::to_string(bm25) + R"(],"threshold":[0.5,2],"left":[1,-1],"right":[-3,-2],"node_value":[0.5,0.2],)"
-         R"("leaf_value":[0.1,0.4,1.0]}]},)" + kCoverage + "}";
+         R"("leaf_value":[0.1,0.4,1.0]}])" + (terms.empty() ? "" : ",\"terms\":" + terms) + "}," + kCoverage + "}";
 }
 
 TEST(Reranker, LinearScoreAndContributions) {
@@ -83,6 +85,32 @@ TEST(Reranker, TreesFollowTheirSplits) {
   EXPECT_FLOAT_EQ(left[kBm25], 0.1f - 0.2f);
 }
 
+// Linear terms (the prior the trees were boosted from) add weight x feature to
+// the score and to that feature's contribution; the base does not move.
+TEST(Reranker, TreeTermsAddToScoreAndContributions) {
+  auto plain = Reranker::parse(tree_model());
+  auto model = Reranker::parse(tree_model(R"([{"feature":"dense_z","weight":2.0},{"feature":"bm25","weight":-0.5}])"));
+  ASSERT_TRUE(plain.is_ok() && model.is_ok()) << model.status().message();
+  FeatureVector x{};
+  x[kDense] = 0.9f;
+  x[kBm25] = 3.0f;
+  x[kDenseZ] = 1.5f;
+  EXPECT_FLOAT_EQ((*model)->score(x), (*plain)->score(x) + 2.0f * 1.5f - 0.5f * 3.0f);
+  EXPECT_FLOAT_EQ((*model)->bias(), (*plain)->bias());
+  const auto parts = (*model)->contributions(x);
+  EXPECT_FLOAT_EQ(parts[kDenseZ], 3.0f);
+  EXPECT_FLOAT_EQ(parts[kBm25], -1.5f);
+  float sum = (*model)->bias();
+  for (float p : parts) sum += p;
+  EXPECT_FLOAT_EQ(sum, (*model)->score(x));
+  // score_batch() agrees with score() row by row.
+  std::vector<FeatureVector> rows(11, x);
+  for (size_t i = 0; i < rows.size(); ++i) rows[i][kDenseZ] = static_cast<float>(i) - 5.0f;
+  std::vector<float> out(rows.size());
+  (*model)->score_batch(rows, out);
+  for (size_t i = 0; i < rows.size(); ++i) EXPECT_FLOAT_EQ(out[i], (*model)->score(rows[i]));
+}
+
 TEST(Reranker, RefusesBadModels) {
   auto expect_error = [](const std::string& json, const std::string& words) {
     auto model = Reranker::parse(json);
@@ -100,6 +128,9 @@ TEST(Reranker, RefusesBadModels) {
   expect_error(std::string(t).replace(t.find("\"left\":[1,-1]"), 13, "\"left\":[0,-1]"), "child index");
   expect_error(std::string(t).replace(t.find("\"leaf_value\":[0.1,0.4,1.0]"), 26, "\"leaf_value\":[0.1]"), "leaves");
   expect_error(std::string(m).replace(m.find("\"scale\":[2"), 10, "\"scale\":[0"), "positive");
+  expect_error(tree_model(R"([{"feature":"dense_y","weight":1}])"), "unknown feature 'dense_y'");
+  expect_error(tree_model(R"([{"feature":"dense_z"}])"), "weight");
+  expect_error(tree_model(R"([7])"), "a term must be an object");
   auto missing = Reranker::load("/nonexistent/model.json");
   ASSERT_FALSE(missing.is_ok());
   EXPECT_NE(missing.status().message().find("/nonexistent/model.json"), std::string::npos);
