@@ -16,7 +16,10 @@ Measures on this machine, in one run:
   5. recall-QPS of our vector index against hnswlib, faiss and usearch on the same
      data (bench/vector_compare.py; GloVe-100 and the encoder's corpus embeddings);
   6. BM25 latency against Tantivy and bm25s (bench/bm25_compare.py);
-  7. retrieval quality (nDCG@10, Recall@100, MRR@10) per mode on every development set.
+  7. retrieval quality (nDCG@10, Recall@100, MRR@10) per mode on every development set;
+  8. section-level quality (hit@1, hit@5, MRR@10) per mode on the hand-written guideline
+     questions and the section set made from the corpus (tools/eval_sections.py), and how
+     the coverage probability separates answerable from unanswerable questions.
 Writes DIR/README.md (tables), DIR/report.json (everything), DIR/*.png (recall-QPS,
 latency histograms, quality per mode) and DIR/raw/ (each tool's own output), with
 the machine, CPU flags, versions and commit.
@@ -322,6 +325,17 @@ def step_quality(ctx):
     return out
 
 
+def step_sections(ctx):
+    """tools/eval_sections.py: the quick run scores the indexes it finds; the full run builds
+    the guideline index and the masked section-set index when missing (embeds; minutes)."""
+    out = ctx.out / "raw" / "sections.json"
+    cmd = [sys.executable, ROOT / "tools" / "eval_sections.py", "--data", ctx.data, "--json", out]
+    if not ctx.quick:
+        cmd.append("--build")
+    run(cmd)
+    return json.loads(out.read_text())
+
+
 # ---- report ------------------------------------------------------------------------------------
 
 def plots(ctx, report):
@@ -407,7 +421,12 @@ def markdown(report, images):
              lambda r: table([{"set": n, "mode": mode, **v} for n, modes in r.items() for mode, v in modes.items()],
                              ["set", "mode", "nDCG@10", "Recall@100", "MRR@10"]) +
              "\n\nThe rerank model was trained on these development queries: its figures here are in-sample; the "
-             "cross-validated ones are in bench/results/rerank/cv-report.json (tools/train_reranker.py)."),
+             "cross-validated and leave-one-dataset-out ones are in bench/results/quality/ (tools/train_reranker.py)."),
+            ("Retrieval quality (section level)", "sections",
+             lambda r: table([{"set": n, "mode": mode, **v} for n, modes in r.items() if n != "coverage"
+                              for mode, v in modes.items()], ["set", "mode", "hit@1", "hit@5", "mrr@10", "n"]) +
+             ("\n\nCoverage (rerank mode) on the hand-written questions: " + json.dumps(r["coverage"]) if "coverage" in r
+              else "") + "\n\nLeave-one-dataset-out and 5-fold figures: bench/results/quality/ (tools/train_reranker.py)."),
             ("Vector index against hnswlib, faiss, usearch", "vectors",
              lambda r: "Best QPS with recall@10 >= 0.95 per engine and mode (1t-single: one query per call; "
              "Nt-batch: all queries in one call on N threads); memory per vector; full tables and every ef in "
@@ -443,7 +462,7 @@ def main():
     ap.add_argument("--output", type=Path, required=True, help="report folder (created)")
     ap.add_argument("--data", type=Path, default=Path(os.environ.get("MEDSEARCH_DATA", ROOT.parent / "shared" / "data")))
     ap.add_argument("--build", type=Path, default=ROOT / "build")
-    ap.add_argument("--steps", default="ingest,encoder,index_build,latency,quality,vectors,bm25",
+    ap.add_argument("--steps", default="ingest,encoder,index_build,latency,quality,sections,vectors,bm25",
                     help="comma-separated subset of the steps")
     args = ap.parse_args()
     ctx = Ctx()
@@ -458,7 +477,7 @@ def main():
     report = {"quick": ctx.quick, "started": time.time(), "machine": machine_info(ctx.build)}
     failed = []
     steps = {"ingest": step_ingest, "encoder": step_encoder, "index_build": step_index_build, "latency": step_latency,
-             "quality": step_quality, "vectors": step_vectors, "bm25": step_bm25}
+             "quality": step_quality, "sections": step_sections, "vectors": step_vectors, "bm25": step_bm25}
     for name in args.steps.split(","):
         t0 = time.perf_counter()
         log(f"step {name}")
