@@ -17,9 +17,11 @@ the corpus, and its answer is that section.
    third of the questions is wrapped in conversational phrasing, so that a model
    trained on them sees wording that carries no content.
 3. Masking: in a copy of the corpus written to DIR/corpus, each chosen section's
-   heading is replaced by "Details", so the answer cannot match its own heading and
-   must be found by its text and the headings above it. At most one section is
-   masked under one parent, at most --per-page a page, so "PARENT > Details" names
+   heading is replaced by "Details" and a letter code of its own ("Detailsqb"), so the
+   answer cannot match its own heading and must be found by its text and the headings
+   above it, and no two masked headings share a text (one shared placeholder would be
+   the most common heading of the corpus, which a feature counts). At most one section
+   is masked under one parent, at most --per-page a page, so "PARENT > Details" names
    it exactly. Its label is (page, "PARENT > Details"); the same heading on the
    other version of the same summary (health professional vs patient), which is not
    masked, is a label too.
@@ -29,7 +31,7 @@ the corpus, and its answer is that section.
    questions (shared/data/pdq-questions) point to are left out, so training on
    these never sees their answers.
 
-DIR/masks.jsonl says what each masked heading was ({"doc", "parent", "heading"}), so that
+DIR/masks.jsonl says what each masked heading was ({"doc", "parent", "placeholder", "heading"}), so that
 training can give the masked passages the heading statistics of the real corpus.
 
 Question files use the layout of pdq-questions: {"_id", "text", "voice": "sections",
@@ -56,6 +58,16 @@ WRAPPERS = ("what should I know about {}", "can you tell me about {}", "I have a
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 WORD = re.compile(r"[a-z0-9]+")
 STOP = frozenset("a an and are as at be by for from in is it of on or the to with".split())
+
+
+def letters(n: int) -> str:
+    """A letter code of its own for mask n: "qa", "qb", ... (a word no page has)."""
+    out = ""
+    while True:
+        out = chr(ord("a") + n % 26) + out
+        n //= 26
+        if n == 0:
+            return "q" + out
 
 
 def title_topic(title: str) -> str:
@@ -189,8 +201,9 @@ def main():
                 continue
             # Masked headings also must not collide with a real "Details" section.
             used_parents.add(parent)
-            masked_lines.setdefault(rel, {})[line] = "#" * level + " " + MASK
-            masks.append({"doc": rel, "parent": ancestors[-1], "heading": text})
+            placeholder = MASK + letters(len(masks))
+            masked_lines.setdefault(rel, {})[line] = "#" * level + " " + placeholder
+            masks.append({"doc": rel, "parent": ancestors[-1], "placeholder": placeholder, "heading": text})
             relevant = [[rel, f"{ancestors[-1]} > {MASK}"]]
             for other in by_summary[summary_key(rel, topic)]:
                 if other == rel:

@@ -152,13 +152,13 @@ def collect(name, index, queries, qrels, exclude_answers=False, candidates=100):
 class PassageInfo:
     """Each passage's page id and lower-cased heading path of one index, for section labels.
     With `masks` (make_section_set.py's masks.jsonl), the heading_commonness feature is what
-    the unmasked corpus would give (commonness[p]): a masked "Details" heading must not look
-    like the most common heading of the corpus."""
+    the unmasked corpus would give (commonness[p]): a masked heading's placeholder is on one
+    page, the heading it hides may be on several."""
 
     def __init__(self, index, masks=None):
         self.doc_of = np.array([index.doc_number(p) for p in range(len(index))], dtype=np.int64)
         self.doc_id, self.path = [], []
-        original = {(m["doc"], m["parent"]): m["heading"] for m in masks or ()}
+        original = {(m["doc"], m["placeholder"]): m["heading"] for m in masks or ()}
         leaves = []
         for p in range(len(index)):
             h = index.passage(p)
@@ -166,8 +166,7 @@ class PassageInfo:
             self.path.append(" > ".join(h.heading_path).lower())
             path = h.heading_path
             leaf = path[-1] if path else ""
-            if masks is not None and leaf == "Details" and len(path) > 1:
-                leaf = original.get((h.doc_id, path[-2]), leaf)
+            leaf = original.get((h.doc_id, leaf), leaf)
             leaves.append(leaf)
         pages = {}
         for p, leaf in enumerate(leaves):
