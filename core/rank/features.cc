@@ -95,6 +95,24 @@ bool contains_folded(std::string_view text, std::string_view needle) {
   return false;
 }
 
+// For each candidate of the pool: how many candidates share its key (its
+// document, its section) and their best cosine. Sorting (key, candidate)
+// pairs groups them without a node allocation per key.
+void group_stats(std::span<const Candidate> pool, std::span<const uint32_t> key_of_passage,
+                 std::vector<std::pair<uint32_t, uint32_t>>* scratch, std::vector<std::pair<uint32_t, float>>* out) {
+  scratch->resize(pool.size());
+  for (uint32_t i = 0; i < pool.size(); ++i) (*scratch)[i] = {key_of_passage[pool[i].passage], i};
+  std::sort(scratch->begin(), scratch->end());
+  out->resize(pool.size());
+  for (size_t a = 0; a < scratch->size();) {
+    size_t b = a;
+    float best = -1.0f;
+    while (b < scratch->size() && (*scratch)[b].first == (*scratch)[a].first) best = std::max(best, pool[(*scratch)[b++].second].dense);
+    for (size_t j = a; j < b; ++j) (*out)[(*scratch)[j].second] = {static_cast<uint32_t>(b - a), best};
+    a = b;
+  }
+}
+
 }  // namespace
 
 std::vector<Candidate> build_pool(const CorpusView& corpus, std::span<const lexical::QueryTerm> terms,
@@ -191,8 +209,6 @@ std::vector<Candidate> build_pool(const CorpusView& corpus, std::span<const lexi
     if (ta < nt && tb < nt) phrase_terms.push_back({k, ta, tb});
   }
 
-  std::unordered_map<uint32_t, std::pair<uint32_t, float>> per_doc;  // doc -> (passages in pool, best cosine)
-  std::unordered_map<uint32_t, std::pair<uint32_t, float>> per_section;  // the same per section
   float best_bm25 = 0, best_dense = -1.0f, best_led = 0;
   for (size_t i = 0; i < pool.size(); ++i) {
     Candidate& c = pool[i];
@@ -255,18 +271,15 @@ std::vector<Candidate> build_pool(const CorpusView& corpus, std::span<const lexi
     f[kCoverDenseLed] = idf_led > 0 ? covered_led / idf_led : 0.0f;
     const uint8_t audience = corpus.doc_audience.empty() ? 0 : corpus.doc_audience[doc];
     f[kAudienceDense] = audience == 2 ? query_audience : audience == 1 ? -query_audience : 0.0f;
-    auto& d = per_doc.try_emplace(doc, 0u, -1.0f).first->second;
-    d.first += 1;
-    d.second = std::max(d.second, c.dense);
-    if (!corpus.passage_section.empty()) {
-      auto& sec = per_section.try_emplace(corpus.passage_section[c.passage], 0u, -1.0f).first->second;
-      sec.first += 1;
-      sec.second = std::max(sec.second, c.dense);
-    }
     best_bm25 = std::max(best_bm25, f[kBm25]);
     best_dense = std::max(best_dense, c.dense);
     best_led = std::max(best_led, led);
   }
+  // Per candidate: (passages of its document in the pool, their best cosine), and the same per section.
+  std::vector<std::pair<uint32_t, uint32_t>> scratch;
+  std::vector<std::pair<uint32_t, float>> per_doc, per_section;
+  group_stats(pool, corpus.passage_doc, &scratch, &per_doc);
+  if (!corpus.passage_section.empty()) group_stats(pool, corpus.passage_section, &scratch, &per_section);
   // The pool's cosine mean and (population) standard deviation, for kDenseZ.
   double dense_sum = 0, dense_sq = 0;
   for (const Candidate& c : pool) dense_sum += c.dense;
@@ -274,17 +287,18 @@ std::vector<Candidate> build_pool(const CorpusView& corpus, std::span<const lexi
   for (const Candidate& c : pool) dense_sq += (c.dense - dense_mean) * (c.dense - dense_mean);
   const double dense_sd = std::sqrt(dense_sq / static_cast<double>(pool.size()));
   const double dense_inv_sd = dense_sd > 1e-9 ? 1.0 / dense_sd : 1.0;
-  for (Candidate& c : pool) {
+  for (size_t i = 0; i < pool.size(); ++i) {
+    Candidate& c = pool[i];
     FeatureVector& f = c.features;
     f[kDenseZ] = have_vectors ? static_cast<float>((c.dense - dense_mean) * dense_inv_sd) : 0.0f;
-    const auto& d = per_doc[corpus.passage_doc[c.passage]];
+    const auto& d = per_doc[i];
     f[kBm25Rel] = best_bm25 > 0 ? f[kBm25] / best_bm25 : 0.0f;
     f[kDenseGap] = have_vectors ? c.dense - best_dense : 0.0f;
     f[kDocSupport] = std::log1p(static_cast<float>(d.first));
     f[kDocDenseGap] = have_vectors ? d.second - best_dense : 0.0f;
     f[kBm25DenseLedRel] = best_led > 0 ? f[kBm25DenseLed] / best_led : 0.0f;
     if (!corpus.passage_section.empty()) {
-      const auto& sec = per_section[corpus.passage_section[c.passage]];
+      const auto& sec = per_section[i];
       f[kSectionSupport] = std::log1p(static_cast<float>(sec.first));
       f[kSectionDenseGap] = have_vectors ? sec.second - best_dense : 0.0f;
     }
