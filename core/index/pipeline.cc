@@ -171,8 +171,10 @@ Status Index::Impl::prepare(const State& s, std::string_view query, const Search
     std::vector<text::Token> tokens;
     analyzer.analyze(query, &tokens);
     q->terms = s.bm25->resolve(tokens);
-    q->unknown_share = unknown_share(tokens.size(), q->terms);
-    q->phrases = rank::query_phrases(query, tokens, *s.bm25);
+    if (options.mode == SearchMode::kHybrid || options.mode == SearchMode::kRerank) {  // the pool's features
+      q->unknown_share = unknown_share(tokens.size(), q->terms);
+      q->phrases = rank::query_phrases(query, tokens, *s.bm25);
+    }
   }
   q->vector.clear();
   if (options.mode == SearchMode::kBm25) return Status::ok();
