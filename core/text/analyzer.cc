@@ -324,7 +324,9 @@ void for_each_token(std::string_view text, Scratch& scratch, bool split_parts, E
   auto& hyphens = scratch.hyphens;
 
   auto emit_piece = [&](size_t begin, size_t end) {
-    end -= possessive_length(text.substr(begin, end - begin));
+    // Every final "'s" goes ("A1's's" -> "a1"), so a token's own span
+    // analyses to the same term again.
+    for (size_t cut; (cut = possessive_length(text.substr(begin, end - begin))) > 0 && cut < end - begin;) end -= cut;
     if (end - begin > kMaxTokenBytes) return;
     normalize(text.substr(begin, end - begin), scratch);
     if (scratch.term.empty()) return;  // e.g. only default-ignorable code points
