@@ -265,6 +265,18 @@ bool is_iso_date(std::string_view v) {
   return v.size() == 10 || v[10] == 'T' || v[10] == ' ';  // a timestamp keeps its date
 }
 
+// The front matter's audienceLevel as a filter value: "hp" for health
+// professionals (however spelled), otherwise the value lower-cased ("patient").
+std::string normalize_audience(std::string_view level) {
+  std::string v;
+  for (char c : trim(level)) {
+    if (c == ' ' || c == '_' || c == '-') continue;
+    v.push_back(static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c));
+  }
+  if (v == "hp" || v == "healthprofessional" || v == "healthprofessionals") return "hp";
+  return v;
+}
+
 // Parses front matter + body. On failure fills *err and returns false.
 bool parse_markdown(std::string_view text, Document* doc, LineError* err) {
   if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
@@ -348,7 +360,7 @@ bool parse_markdown(std::string_view text, Document* doc, LineError* err) {
   }
 
   // Keep the fields we use, decoded and checked.
-  std::string decoded;
+  std::string decoded, audience_level;
   for (auto& [key, value] : entries) {
     const bool want_scalar = key == "title" || key == "url" || key == "lastReviewed";
     if (value.is_list) {
@@ -375,6 +387,8 @@ bool parse_markdown(std::string_view text, Document* doc, LineError* err) {
         return fail(value.line, "lastReviewed: expected a YYYY-MM-DD date, got '" + decoded + "'");
       }
       doc->last_reviewed = decoded.substr(0, std::min<size_t>(decoded.size(), 10));
+    } else if (key == "audienceLevel") {
+      audience_level = decoded;
     } else if (key == "tags" && !decoded.empty()) {
       return fail(value.line, "tags: expected a list");
     }
@@ -403,6 +417,7 @@ bool parse_markdown(std::string_view text, Document* doc, LineError* err) {
     }
   }
   derive_from_url(doc->url, &doc->audience, &doc->cancer_type);
+  if (doc->audience.empty()) doc->audience = normalize_audience(audience_level);
   return true;
 }
 

@@ -108,6 +108,29 @@ TEST(FrontMatterTest, QuotesFoldedLinesFlowListsAndComments) {
   EXPECT_EQ(doc.body, "Line one\nLine two\n");  // CRLF made LF
 }
 
+// A page whose URL names no audience (the NCI side-effect and coping pages)
+// takes the front matter's audienceLevel; a URL's "hp" or "patient" wins over it.
+TEST(FrontMatterTest, AudienceFromFrontMatterWhenTheUrlNamesNone) {
+  const struct {
+    const char* front;
+    const char* audience;
+  } cases[] = {
+      {"url: https://www.cancer.gov/about-cancer/treatment/side-effects/memory\naudienceLevel: patient\n", "patient"},
+      {"url: https://www.cancer.gov/about-cancer/coping\naudienceLevel: Health Professional\n", "hp"},
+      {"url: https://www.cancer.gov/about-cancer/coping\naudienceLevel: health_professionals\n", "hp"},
+      {"url: https://www.cancer.gov/about-cancer/coping\naudienceLevel: Caregiver\n", "caregiver"},
+      {"url: https://www.cancer.gov/types/lung/hp/x\naudienceLevel: patient\n", "hp"},
+      {"url: https://www.cancer.gov/types/lung/patient/x\naudienceLevel: hp\n", "patient"},
+      {"url: https://www.cancer.gov/about-cancer/coping\n", ""},
+      {"audienceLevel: patient\n", "patient"},
+  };
+  for (const auto& c : cases) {
+    Document doc;
+    ASSERT_TRUE(parse_markdown_document(std::string("---\n") + c.front + "---\nText.\n", &doc).is_ok()) << c.front;
+    EXPECT_EQ(doc.audience, c.audience) << c.front;
+  }
+}
+
 TEST(FrontMatterTest, MissingFrontMatterTakesTitleFromFirstHeading) {
   Document doc;
   ASSERT_TRUE(parse_markdown_document("Intro line.\n\n## Not this\n\n# The Title\n\nText.\n", &doc).is_ok());
@@ -414,6 +437,9 @@ TEST(RealCorpusTest, NciPdq) {
   }
   EXPECT_GT(hp, 100u);
   EXPECT_GT(patient, 100u);
+  // Every page that is neither a health-professional summary nor unlabelled is for patients:
+  // the side-effect and coping pages say so in their front matter only.
+  EXPECT_EQ(hp + patient, docs->size());
   EXPECT_GT(typed, 500u);
   ASSERT_NE(meso, nullptr);
   EXPECT_EQ(meso->title, "Malignant Mesothelioma Treatment (PDQ®) - NCI");
