@@ -64,16 +64,14 @@ std::shared_ptr<const embed::Embedder> embedder_of(const py::handle& obj) {
 
 void init_encoder(py::module_& m) {
   py::class_<PyEncoder>(m, "Encoder",
-                        "The sentence encoder (all-MiniLM-L6-v2, BERT in C++/Eigen): texts -> L2-normalised vectors.")
+                        "The sentence encoder (MiniLM-L6 BERT in C++/Eigen; default medsearch-MiniLM-L6-v1): texts -> L2-normalised vectors.")
       .def(py::init([](const std::optional<std::string>& model, const std::optional<std::filesystem::path>& model_dir,
                        const std::optional<std::string>& precision) {
-             if (model && *model != "all-MiniLM-L6-v2" && *model != "all-minilm-l6-v2") {
-               throw py::value_error("unknown model '" + *model + "' (this build ships all-MiniLM-L6-v2)");
-             }
+             if (model && model_dir) throw py::value_error("give model or model_dir, not both");
              const embed::Precision p =
                  unwrap(precision ? embed::parse_precision(*precision) : embed::default_precision());
              PyEncoder e;
-             e.model_dir = model_dir ? *model_dir : embed::default_model_dir();
+             e.model_dir = model_dir ? *model_dir : model ? unwrap(embed::model_dir(*model)) : embed::default_model_dir();
              Result<std::unique_ptr<embed::BertEncoder>> loaded = Status::internal("not loaded");
              {
                py::gil_scoped_release release;
@@ -83,8 +81,9 @@ void init_encoder(py::module_& m) {
              return e;
            }),
            py::arg("model") = py::none(), py::arg("model_dir") = py::none(), py::arg("precision") = py::none(),
-           "Load the encoder from model_dir (default: $MEDSEARCH_MODEL_DIR or the cache that\n"
-           "tools/fetch_model.sh fills). precision: 'float32', 'bfloat16' (Intel AMX, ~2.6x faster,\n"
+           "Load the encoder `model` (a name this build knows, e.g. 'all-MiniLM-L6-v2', from the cache\n"
+           "that tools/fetch_model.sh fills) or the one in model_dir (default: $MEDSEARCH_MODEL_DIR, else\n"
+           "the default model). precision: 'float32', 'bfloat16' (Intel AMX, ~2.6x faster,\n"
            "cosine >= 0.999 to float32) or 'auto' (bfloat16 where available); default\n"
            "$MEDSEARCH_ENCODER_PRECISION, else 'auto'. Raises FileNotFoundError / CorruptIndexError\n"
            "with a fix, ValueError for a precision this machine cannot run.")

@@ -136,8 +136,8 @@ SearchMode parse_mode(const std::string& mode, const Index& index, bool /*have_q
   throw py::value_error("mode must be 'auto', 'bm25', 'dense', 'hybrid' or 'rerank', got '" + mode + "'");
 }
 
-// The encoder argument: an Encoder, None, or "auto" (the default encoder when
-// the index holds its vectors and the model is installed).
+// The encoder argument: an Encoder, None, or "auto" (the encoder of the model
+// the index's vectors were made with, when it is installed).
 void attach(Index& index, const py::object& encoder) {
   if (encoder.is_none()) return;
   if (py::isinstance<py::str>(encoder)) {
@@ -145,7 +145,7 @@ void attach(Index& index, const py::object& encoder) {
     if (!index.has_vectors()) return;
     auto precision = embed::default_precision();
     if (!precision) return;  // searches that need the encoder say so
-    auto loaded = embed::BertEncoder::load(embed::default_model_dir(), *precision);
+    auto loaded = embed::BertEncoder::load(embed::model_dir_for(index.stats().model_id), *precision);
     if (!loaded) return;
     std::shared_ptr<const embed::Embedder> e = std::move(loaded).value();
     if (e->model_id() == index.stats().model_id) check(index.attach_embedder(e));

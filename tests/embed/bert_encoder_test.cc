@@ -8,12 +8,15 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <random>
 #include <string>
 #include <thread>
@@ -24,7 +27,6 @@ namespace medsearch::embed {
 namespace {
 namespace fs = std::filesystem;
 
-constexpr const char* kGoldenFile = MEDSEARCH_SOURCE_DIR "/data/golden/all-minilm-l6-v2.jsonl";
 constexpr uint32_t kDim = 384;
 
 struct GoldenCase {
@@ -33,10 +35,15 @@ struct GoldenCase {
   std::vector<float> embedding;
 };
 
-std::vector<GoldenCase> read_golden() {
+// A known model's folder (and golden file name), e.g. "all-minilm-l6-v2".
+fs::path model_folder(const std::string& model) { return model_dir(model)->filename(); }
+
+// data/golden/<model folder>.jsonl, made by tools/make_encoder_golden.py.
+std::vector<GoldenCase> read_golden(const std::string& model) {
   std::vector<GoldenCase> out;
-  std::ifstream in(kGoldenFile);
-  EXPECT_TRUE(in) << "cannot open " << kGoldenFile;
+  const fs::path file = fs::path(MEDSEARCH_SOURCE_DIR) / "data" / "golden" / (model_folder(model).string() + ".jsonl");
+  std::ifstream in(file);
+  EXPECT_TRUE(in) << "cannot open " << file;
   simdjson::dom::parser parser;
   std::string line;
   while (std::getline(in, line)) {
@@ -101,35 +108,37 @@ Tolerance tolerance(Precision p) {
   return p == Precision::kFloat32 ? Tolerance{0.9999, 1e-4} : Tolerance{0.999, 1e-2};
 }
 
-// Every test runs once per precision; bfloat16 is skipped where the CPU
-// lacks AMX-BF16.
-class BertEncoderTest : public ::testing::TestWithParam<Precision> {
+// Every test runs once per known model and precision; bfloat16 is skipped
+// where the CPU lacks AMX-BF16, a model that tools/fetch_model.sh has not
+// installed is skipped too.
+struct EncoderParam {
+  std::string model;
+  Precision precision;
+};
+
+class BertEncoderTest : public ::testing::TestWithParam<EncoderParam> {
  protected:
-  static void SetUpTestSuite() {
-    if (!fs::exists(default_model_dir() / "model.safetensors")) return;
-    for (Precision p : {Precision::kFloat32, Precision::kBFloat16}) {
-      if (!precision_available(p)) continue;
-      auto loaded = BertEncoder::load(default_model_dir(), p);
-      ASSERT_TRUE(loaded) << loaded.status().to_string();
-      encoders_[static_cast<int>(p)] = std::move(loaded).value().release();
-    }
-  }
   static void TearDownTestSuite() {
-    for (BertEncoder*& e : encoders_) {
-      delete e;
-      e = nullptr;
-    }
+    for (auto& [key, e] : encoders_) delete e;
+    encoders_.clear();
   }
   void SetUp() override {
-    if (!fs::exists(default_model_dir() / "model.safetensors")) {
-      GTEST_SKIP() << "no model at " << default_model_dir() << "; run tools/fetch_model.sh";
+    const EncoderParam& param = GetParam();
+    const fs::path dir = *model_dir(param.model);
+    if (!fs::exists(dir / "model.safetensors")) GTEST_SKIP() << "no model at " << dir << "; run tools/fetch_model.sh";
+    if (std::string why; !precision_available(param.precision, &why)) GTEST_SKIP() << why;
+    BertEncoder*& e = encoders_[{param.model, param.precision}];
+    if (e == nullptr) {  // loaded once per suite
+      auto loaded = BertEncoder::load(dir, param.precision);
+      ASSERT_TRUE(loaded) << loaded.status().to_string();
+      e = std::move(loaded).value().release();
     }
-    if (std::string why; !precision_available(GetParam(), &why)) GTEST_SKIP() << why;
-    encoder_ = encoders_[static_cast<int>(GetParam())];
-    ASSERT_NE(encoder_, nullptr);
-    ASSERT_EQ(encoder_->precision(), GetParam());
+    encoder_ = e;
+    ASSERT_EQ(encoder_->precision(), param.precision);
   }
   void TearDown() override { encoder_ = nullptr; }
+  static std::vector<GoldenCase> read_golden() { return embed::read_golden(GetParam().model); }
+  static Precision precision() { return GetParam().precision; }
 
   static std::vector<float> embed(const std::vector<std::string_view>& texts, TextKind kind = TextKind::kPassage) {
     std::vector<float> out(texts.size() * kDim);
@@ -138,20 +147,47 @@ class BertEncoderTest : public ::testing::TestWithParam<Precision> {
     return out;
   }
 
-  static BertEncoder* encoders_[2];
+  static std::map<std::pair<std::string, Precision>, BertEncoder*> encoders_;
   static BertEncoder* encoder_;  // this test's, from encoders_
 };
-BertEncoder* BertEncoderTest::encoders_[2] = {nullptr, nullptr};
+std::map<std::pair<std::string, Precision>, BertEncoder*> BertEncoderTest::encoders_;
 BertEncoder* BertEncoderTest::encoder_ = nullptr;
 
-INSTANTIATE_TEST_SUITE_P(Precisions, BertEncoderTest, ::testing::Values(Precision::kFloat32, Precision::kBFloat16),
-                         [](const ::testing::TestParamInfo<Precision>& info) {
-                           return std::string(precision_name(info.param));
+std::vector<EncoderParam> every_model_and_precision() {
+  std::vector<EncoderParam> out;
+  for (const std::string& m : known_models()) {
+    for (Precision p : {Precision::kFloat32, Precision::kBFloat16}) out.push_back({m, p});
+  }
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, BertEncoderTest, ::testing::ValuesIn(every_model_and_precision()),
+                         [](const ::testing::TestParamInfo<EncoderParam>& info) {
+                           std::string name = model_folder(info.param.model).string() + "_" +
+                                              precision_name(info.param.precision);
+                           for (char& c : name) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+                           return name;
                          });
+
+TEST(KnownModels, DefaultFirstAndBaseKept) {
+  const std::vector<std::string> models = known_models();
+  ASSERT_FALSE(models.empty());
+  EXPECT_NE(std::find(models.begin(), models.end(), "all-MiniLM-L6-v2"), models.end());  // still selectable
+  EXPECT_EQ(model_folder("ALL-MINILM-L6-V2"), "all-minilm-l6-v2");
+  EXPECT_EQ(model_dir("bge-small-en").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(model_dir("bge-small-en").status().message().find("all-MiniLM-L6-v2"), std::string::npos);
+  // An index remembers its model: model_dir_for() finds that model's folder.
+  if (std::getenv("MEDSEARCH_MODEL_DIR") == nullptr) {
+    EXPECT_EQ(model_dir_for("all-MiniLM-L6-v2@34cb29e344fee166"), *model_dir("all-MiniLM-L6-v2"));
+    EXPECT_EQ(model_dir_for("no-such-model@0"), default_model_dir());
+    EXPECT_EQ(default_model_dir(), *model_dir(models[0]));
+  }
+}
 
 TEST_P(BertEncoderTest, ReportsTheModel) {
   EXPECT_EQ(encoder_->dim(), kDim);
-  EXPECT_EQ(encoder_->model_id(), "all-MiniLM-L6-v2@34cb29e344fee166");
+  EXPECT_EQ(encoder_->model_id().substr(0, encoder_->model_id().find('@')), GetParam().model);
+  if (GetParam().model == "all-MiniLM-L6-v2") EXPECT_EQ(encoder_->model_id(), "all-MiniLM-L6-v2@34cb29e344fee166");
   const BertConfig& c = encoder_->config();
   EXPECT_EQ(c.layers, 6u);
   EXPECT_EQ(c.heads, 12u);
@@ -170,9 +206,9 @@ TEST_P(BertEncoderTest, ReproducesGoldenFromIds) {
   for (const auto& g : golden) batch.push_back(g.ids);
   std::vector<float> got(golden.size() * kDim);
   ASSERT_TRUE(encoder_->embed_ids(batch, got).is_ok());
-  const Agreement a = compare(golden, got, precision_name(GetParam()));
-  EXPECT_GE(a.worst_cosine, tolerance(GetParam()).worst_cosine);
-  EXPECT_LT(a.max_abs_diff, tolerance(GetParam()).max_abs_diff);
+  const Agreement a = compare(golden, got, precision_name(precision()));
+  EXPECT_GE(a.worst_cosine, tolerance(precision()).worst_cosine);
+  EXPECT_LT(a.max_abs_diff, tolerance(precision()).max_abs_diff);
 }
 
 TEST_P(BertEncoderTest, ReproducesGoldenFromText) {
@@ -188,8 +224,8 @@ TEST_P(BertEncoderTest, ReproducesGoldenFromText) {
   }
   EXPECT_EQ(id_mismatches, 0u);
   const std::vector<float> got = embed(texts);
-  const Agreement a = compare(golden, got, precision_name(GetParam()));
-  EXPECT_GE(a.worst_cosine, tolerance(GetParam()).worst_cosine);
+  const Agreement a = compare(golden, got, precision_name(precision()));
+  EXPECT_GE(a.worst_cosine, tolerance(precision()).worst_cosine);
 }
 
 TEST_P(BertEncoderTest, BatchEqualsOneByOne) {
@@ -286,7 +322,7 @@ TEST_P(BertEncoderTest, RejectsBadInput) {
 class DamagedModelTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    source_ = default_model_dir();
+    source_ = *model_dir("all-MiniLM-L6-v2");  // float32 weights, which some damage below assumes
     if (!fs::exists(source_ / "model.safetensors")) GTEST_SKIP() << "no model; run tools/fetch_model.sh";
     dir_ = fs::temp_directory_path() / ("medsearch_bert_test_" + std::to_string(::getpid()));
     fs::remove_all(dir_);
@@ -358,6 +394,21 @@ TEST_F(DamagedModelTest, FlippedDataByte) {
   bad[bad.size() / 2] ^= 0x10;
   write_weights(bad);
   expect_error(StatusCode::kCorrupt, {"checksum", "tools/fetch_model.sh"});
+}
+
+TEST_F(DamagedModelTest, UnpinnedWeightsLoadOnlyWhenAllowed) {
+  // Changed weights (a candidate model of one's own): refused unless MEDSEARCH_ALLOW_UNPINNED_MODEL=1,
+  // then loaded under a name that says so.
+  std::string changed = weights_;
+  changed[changed.size() / 2] ^= 0x10;
+  write_weights(changed);
+  ::setenv("MEDSEARCH_ALLOW_UNPINNED_MODEL", "0", 1);
+  expect_error(StatusCode::kCorrupt, {"checksum", "MEDSEARCH_ALLOW_UNPINNED_MODEL=1"});
+  ::setenv("MEDSEARCH_ALLOW_UNPINNED_MODEL", "1", 1);
+  auto r = BertEncoder::load(dir_);
+  ::unsetenv("MEDSEARCH_ALLOW_UNPINNED_MODEL");
+  ASSERT_TRUE(r) << r.status().to_string();
+  EXPECT_EQ((*r)->model_id().rfind("unpinned:" + dir_.filename().string() + "@", 0), 0u) << (*r)->model_id();
 }
 
 TEST_F(DamagedModelTest, FlippedHeaderByte) {

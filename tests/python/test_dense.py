@@ -121,3 +121,36 @@ def test_index_with_encoder_dense_and_hybrid(encoder, small_corpus, tmp_path):
     assert own.search(q, mode="dense", query_vector=qv)[0].doc_id == "p1"
     with pytest.raises(ValueError, match="dimensions"):
         own.search(q, mode="dense", query_vector=qv[:10])
+
+
+CACHE_MODELS = pathlib.Path(os.environ.get("MEDSEARCH_CACHE", pathlib.Path.home() / ".cache/medsearch")) / "models"
+needs_both_models = pytest.mark.skipif(
+    not all((CACHE_MODELS / f / "model.safetensors").exists() for f in ("all-minilm-l6-v2", "medsearch-minilm-l6-v1")),
+    reason="models not fetched (tools/fetch_model.sh)")
+
+
+@needs_both_models
+def test_models_by_name_and_an_index_remembers_its_model(small_corpus, tmp_path, monkeypatch):
+    monkeypatch.delenv("MEDSEARCH_MODEL_DIR", raising=False)
+    base = medsearch.Encoder(model="all-MiniLM-L6-v2", precision="float32")
+    tuned = medsearch.Encoder(model="medsearch-MiniLM-L6-v1", precision="float32")
+    assert base.model_id.startswith("all-MiniLM-L6-v2@") and tuned.model_id.startswith("medsearch-MiniLM-L6-v1@")
+    assert medsearch.Encoder(precision="float32").model_id == tuned.model_id  # the default
+    texts = ["what if my cancer comes back", "Second-line options include nivolumab."]
+    a, b = base.embed(texts), tuned.embed(texts)
+    assert np.all(np.sum(a * b, axis=1) > 0.8) and not np.allclose(a, b, atol=1e-3)  # related, not the same model
+    with pytest.raises(ValueError, match="all-MiniLM-L6-v2"):
+        medsearch.Encoder(model="bge-small-en")
+    with pytest.raises(ValueError, match="not both"):
+        medsearch.Encoder(model="all-MiniLM-L6-v2", model_dir=CACHE_MODELS / "all-minilm-l6-v2")
+    # An index built with the unmodified model, loaded with encoder="auto": queries are
+    # embedded by that model, not the default one.
+    built = medsearch.Index.build({"guides": small_corpus["guides"]}, encoder=base)
+    built.save(tmp_path / "idx")
+    loaded = medsearch.Index.load(tmp_path / "idx")
+    assert loaded.stats()["model_id"] == base.model_id
+    q = "what if my cancer comes back"
+    got = loaded.search(q, k=3, mode="dense")
+    want = built.search(q, k=3, mode="dense")
+    assert [h.passage_id for h in got] == [h.passage_id for h in want]
+    assert got[0].dense_score == pytest.approx(want[0].dense_score, abs=2e-3)  # bfloat16 where the CPU has it
