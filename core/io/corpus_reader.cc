@@ -266,7 +266,7 @@ bool is_iso_date(std::string_view v) {
 }
 
 // The front matter's audienceLevel as a filter value: "hp" for health
-// professionals (however spelled), otherwise the value lower-cased ("patient").
+// professionals (however spelled), "patient", else none (the filter knows only these two).
 std::string normalize_audience(std::string_view level) {
   std::string v;
   for (char c : trim(level)) {
@@ -274,7 +274,8 @@ std::string normalize_audience(std::string_view level) {
     v.push_back(static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c));
   }
   if (v == "hp" || v == "healthprofessional" || v == "healthprofessionals") return "hp";
-  return v;
+  if (v == "patient" || v == "patients") return "patient";
+  return {};
 }
 
 // Parses front matter + body. On failure fills *err and returns false.

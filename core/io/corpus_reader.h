@@ -76,7 +76,7 @@ Result<std::vector<Document>> read_beir_jsonl(const std::filesystem::path& file,
 // title, url, last_reviewed, tags, audience, cancer_type and body. `doc_id`
 // and `corpus` are left to the caller. The audience is the URL's (below) when
 // it names one, else the front matter's audienceLevel ("hp" for a health
-// professional however spelled, else lower-cased): the NCI pages outside the
+// professional however spelled, "patient", else none): the NCI pages outside the
 // PDQ summaries (side effects, coping) say "patient" there and only there,
 // while the health-professional summaries say "patient" too and are told
 // apart by their URL. On failure returns kCorrupt with the 1-based line of the

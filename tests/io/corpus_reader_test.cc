@@ -118,7 +118,9 @@ TEST(FrontMatterTest, AudienceFromFrontMatterWhenTheUrlNamesNone) {
       {"url: https://www.cancer.gov/about-cancer/treatment/side-effects/memory\naudienceLevel: patient\n", "patient"},
       {"url: https://www.cancer.gov/about-cancer/coping\naudienceLevel: Health Professional\n", "hp"},
       {"url: https://www.cancer.gov/about-cancer/coping\naudienceLevel: health_professionals\n", "hp"},
-      {"url: https://www.cancer.gov/about-cancer/coping\naudienceLevel: Caregiver\n", "caregiver"},
+      {"url: https://www.cancer.gov/about-cancer/coping\naudienceLevel: Caregiver\n", ""},  // not a filter value
+      {"url: https://www.cancer.gov/about-cancer/coping\naudienceLevel: Patients\n", "patient"},
+      {"url: https://www.cancer.gov/about-cancer/coping\naudienceLevel: pitaent\n", ""},  // found by fuzz_markdown
       {"url: https://www.cancer.gov/types/lung/hp/x\naudienceLevel: patient\n", "hp"},
       {"url: https://www.cancer.gov/types/lung/patient/x\naudienceLevel: hp\n", "patient"},
       {"url: https://www.cancer.gov/about-cancer/coping\n", ""},
