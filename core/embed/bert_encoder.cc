@@ -457,8 +457,7 @@ class SafeTensors {
       for (size_t i = 0; i < scratch.size(); ++i) {
         uint16_t half;
         std::memcpy(&half, p + 2 * i, 2);
-        const uint32_t bits = uint32_t{half} << 16;
-        std::memcpy(&scratch[i], &bits, 4);
+        scratch[i] = kernels::from_bf16(half);
       }
       return scratch.data();
     }
@@ -658,11 +657,14 @@ void add_bias_layer_norm(MatrixMap x, const RowVector* bias, const RowVector& ga
 
 // ---------------------------------------------------------------------------
 
+namespace {
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? v : "";
+}
+}  // namespace
+
 fs::path default_model_dir() {
-  const auto env = [](const char* name) -> std::string {
-    const char* v = std::getenv(name);
-    return v != nullptr ? v : "";
-  };
   if (std::string dir = env("MEDSEARCH_MODEL_DIR"); !dir.empty()) return dir;
   return *model_dir(kPinnedWeights[0].name);
 }
@@ -674,10 +676,6 @@ std::vector<std::string> known_models() {
 }
 
 Result<fs::path> model_dir(std::string_view name) {
-  const auto env = [](const char* var) -> std::string {
-    const char* v = std::getenv(var);
-    return v != nullptr ? v : "";
-  };
   const PinnedWeights* found = nullptr;
   for (const auto& p : kPinnedWeights) {
     if (ascii_iequals(name, p.name) || name == p.folder) found = &p;
@@ -699,7 +697,7 @@ Result<fs::path> model_dir(std::string_view name) {
 }
 
 fs::path model_dir_for(std::string_view model_id) {
-  if (const char* dir = std::getenv("MEDSEARCH_MODEL_DIR"); dir != nullptr && *dir != '\0') return dir;
+  if (std::string dir = env("MEDSEARCH_MODEL_DIR"); !dir.empty()) return dir;
   auto dir = model_dir(model_id.substr(0, model_id.find('@')));
   return dir ? *std::move(dir) : default_model_dir();
 }
@@ -744,7 +742,7 @@ Status BertEncoder::Impl::load_weights(const fs::path& file) {
   // A candidate model (tools/finetune_encoder.py) is evaluated before it is pinned:
   // MEDSEARCH_ALLOW_UNPINNED_MODEL=1 accepts any weights, named after their folder.
   std::string accepted = pinned != nullptr ? pinned->name : "";
-  if (const char* v = std::getenv("MEDSEARCH_ALLOW_UNPINNED_MODEL"); accepted.empty() && v && std::string_view(v) == "1") {
+  if (accepted.empty() && env("MEDSEARCH_ALLOW_UNPINNED_MODEL") == "1") {
     accepted = "unpinned:" + fs::absolute(file).parent_path().filename().string();
   }
   if (accepted.empty()) {
