@@ -114,7 +114,6 @@ def make_pairs(args):
 # ---- training -----------------------------------------------------------------------------------
 
 def train(args):
-    import numpy as np
     import torch
     from safetensors.torch import load_file, save_file
     from transformers import AutoTokenizer, BertModel
