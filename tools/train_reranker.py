@@ -569,7 +569,7 @@ def main():
     ap.add_argument("--models", default="trees-prior,trees,trees-base,linear",
                     help="the trainable models compared (trees-prior, trees, trees-balanced, trees-small, trees-base, "
                          "linear); the first is the one written")
-    ap.add_argument("--prior-weight", type=float, default=2.0,
+    ap.add_argument("--prior-weight", type=float, default=2.5,
                     help="trees-prior: weight of the standardised cosine the trees are boosted from")
     ap.add_argument("--coverage-features", default="best_dense,top_dense,unknown_share,top_cover_dense_led",
                     help="the response features the coverage model may weigh")
