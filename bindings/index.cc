@@ -641,6 +641,7 @@ void init_index(py::module_& m) {
         d["corpora"] = s.corpora;
         d["dim"] = s.dim;
         d["model_id"] = s.model_id;
+        d["dense_index"] = s.dense_index;
         return d;
       });
 }

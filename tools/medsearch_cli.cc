@@ -376,9 +376,10 @@ int main(int argc, char** argv) {
     const auto t1 = std::chrono::steady_clock::now();
     if (Status st = (*index)->save(out_dir); !st) return fail(st);
     const IndexStats s = (*index)->stats();
-    std::fprintf(stderr, "indexed %zu documents, %zu passages, %zu terms in %.2f s (%.1f MiB in memory) -> %s\n",
+    std::fprintf(stderr, "indexed %zu documents, %zu passages, %zu terms in %.2f s (%.1f MiB in memory%s%s) -> %s\n",
                  s.documents, s.passages, s.terms, std::chrono::duration<double>(t1 - t0).count(),
-                 s.memory_bytes / 1048576.0, out_dir.c_str());
+                 s.memory_bytes / 1048576.0, s.dense_index.empty() ? "" : ", dense: ", s.dense_index.c_str(),
+                 out_dir.c_str());
     return 0;
   }
 

@@ -17,6 +17,7 @@
 
 #include "core/internal/binary_io.h"
 #include "core/index/index_impl.h"
+#include "core/index/options_io.h"
 #include "core/internal/json.h"
 #include "core/vector/vector_index.h"
 
@@ -25,7 +26,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr uint32_t kFormatVersion = 1;
+// 2: documents.bin starts with every build option (options_io.h), not only
+// the analyzer's and the chunkers'.
+constexpr uint32_t kFormatVersion = 2;
 constexpr char kFormatName[] = "medsearch-index";
 constexpr char kDocumentsFile[] = "documents.bin";
 constexpr char kLexicalFile[] = "lexical.bin";
@@ -227,6 +230,7 @@ Result<std::unique_ptr<Index>> Index::build(std::vector<io::Document> documents,
                                             const ProgressFn& progress,
                                             std::shared_ptr<const embed::Embedder> embedder) {
   if (documents.empty()) return Status::invalid_argument("cannot build an index from no documents");
+  MEDSEARCH_RETURN_IF_ERROR(validate(options));
   {
     std::unordered_set<std::string> seen;
     for (const auto& d : documents) {
@@ -596,6 +600,12 @@ IndexStats Index::stats() const {
   out.corpora = s->corpora;
   out.dim = s->dim;
   out.model_id = s->model_id;
+  if (s->dense) {
+    const auto& o = s->dense->options();
+    out.dense_index = o.kind == vector::IndexKind::kFlat ? "flat"
+                                                         : "hnsw M=" + std::to_string(o.M) +
+                                                               " ef_construction=" + std::to_string(o.ef_construction);
+  }
   size_t bytes = s->bm25->memory_bytes() + s->passages.capacity() * sizeof(Impl::StoredPassage) +
                  s->passage_doc.capacity() * 4 + s->passage_vid.capacity() * 4;
   for (const auto& d : s->docs) {
@@ -613,16 +623,7 @@ IndexStats Index::stats() const {
 
 // ---------------------------------------------------------------- persistence
 
-Status Index::Impl::State::serialize_documents(const BuildOptions& options, internal::BinaryWriter* out) const {
-  const auto& a = options.analyzer;
-  out->put<uint8_t>(a.stem);
-  out->put<uint8_t>(a.remove_stopwords);
-  out->put_string(a.stemmer);
-  for (const auto* c : {&options.markdown_chunker, &options.plain_chunker}) {
-    out->put<uint32_t>(c->max_tokens);
-    out->put<uint32_t>(c->overlap_tokens);
-    out->put<uint32_t>(c->min_tokens);
-  }
+Status Index::Impl::State::serialize_documents(internal::BinaryWriter* out) const {
   out->put<uint32_t>(static_cast<uint32_t>(docs.size()));
   for (const auto& d : docs) {
     const auto& m = d->meta;
@@ -651,17 +652,6 @@ Status Index::Impl::State::serialize_documents(const BuildOptions& options, inte
 }
 
 Status Index::Impl::deserialize_documents(internal::BinaryReader* in, State* st) {
-  uint8_t stem = 0, stop = 0;
-  MEDSEARCH_RETURN_IF_ERROR(in->get(&stem));
-  MEDSEARCH_RETURN_IF_ERROR(in->get(&stop));
-  options.analyzer.stem = stem;
-  options.analyzer.remove_stopwords = stop;
-  MEDSEARCH_RETURN_IF_ERROR(in->get_string(&options.analyzer.stemmer));
-  for (auto* c : {&options.markdown_chunker, &options.plain_chunker}) {
-    MEDSEARCH_RETURN_IF_ERROR(in->get(&c->max_tokens));
-    MEDSEARCH_RETURN_IF_ERROR(in->get(&c->overlap_tokens));
-    MEDSEARCH_RETURN_IF_ERROR(in->get(&c->min_tokens));
-  }
   uint32_t num_docs = 0;
   MEDSEARCH_RETURN_IF_ERROR(in->get(&num_docs));
   std::vector<std::shared_ptr<StoredDoc>> docs;
@@ -756,10 +746,10 @@ Status check_manifest(simdjson::dom::element manifest, const fs::path& path, siz
       n_docs != documents || n_passages != passages || n_terms != bm25.num_terms()) {
     return bad("document, passage or term counts do not match the data files");
   }
-  // Parameters are written with std::to_string (6 decimals).
+  // Floats are written in their shortest form that reads back as the same float.
   auto same = [](auto e, float v) {
     double d = 0;
-    return !e.get(d) && d == std::stod(std::to_string(v));
+    return !e.get(d) && static_cast<float>(d) == v;
   };
   const auto& p = bm25.params();
   if (!only_keys(manifest["bm25"], {"k1", "b", "heading_weight"}) || !same(manifest["bm25"]["k1"], p.k1) ||
@@ -835,21 +825,21 @@ Status Index::save(const fs::path& dir) const {
     return e;
   };
   internal::BinaryWriter documents, lexical;
-  if (Status e = st.serialize_documents(impl_->options, &documents); !e) return fail(e);
+  write_options(impl_->options, &documents);
+  if (Status e = st.serialize_documents(&documents); !e) return fail(e);
   st.bm25->serialize(&lexical);
-  IndexStats s;
-  s.documents = st.docs.size();
-  s.passages = st.passages.size();
-  s.terms = st.bm25->num_terms();
-  s.corpora = st.corpora;
-  std::string manifest = "{\n  \"format\": \"" + std::string(kFormatName) + "\",\n  \"version\": " +
-                         std::to_string(kFormatVersion) + ",\n  \"documents\": " + std::to_string(s.documents) +
-                         ",\n  \"passages\": " + std::to_string(s.passages) + ",\n  \"terms\": " +
-                         std::to_string(s.terms) + ",\n  \"bm25\": {\"k1\": " + std::to_string(st.bm25->params().k1) +
-                         ", \"b\": " + std::to_string(st.bm25->params().b) + ", \"heading_weight\": " +
-                         std::to_string(st.bm25->params().heading_weight) + "},\n  \"corpora\": [";
-  for (size_t i = 0; i < s.corpora.size(); ++i) manifest += (i ? ", \"" : "\"") + internal::json_escape(s.corpora[i]) + "\"";
-  manifest += "],\n  \"files\": {";
+  internal::JsonWriter m;
+  m.begin_object();
+  m.key("format").value(kFormatName).key("version").value(kFormatVersion);
+  m.key("documents").value(uint64_t{st.docs.size()}).key("passages").value(uint64_t{st.passages.size()});
+  m.key("terms").value(uint64_t{st.bm25->num_terms()});
+  const auto& bm25 = st.bm25->params();
+  m.key("bm25").begin_object().key("k1").value(bm25.k1).key("b").value(bm25.b);
+  m.key("heading_weight").value(bm25.heading_weight).end_object();
+  m.key("corpora").begin_array();
+  for (const auto& c : st.corpora) m.value(c);
+  m.end_array();
+  m.key("files").begin_object();
   // Passage vectors: dim, model id, then rows (float32).
   internal::BinaryWriter vectors;
   std::vector<std::pair<const char*, const std::string*>> files = {{kDocumentsFile, &documents.buffer()},
@@ -860,10 +850,10 @@ Status Index::save(const fs::path& dir) const {
     vectors.put_vector(st.vectors);
     files.emplace_back(kVectorsFile, &vectors.buffer());
   }
-  for (size_t i = 0; i < files.size(); ++i) {
-    const auto& [name, data] = files[i];
-    manifest += std::string(i ? "," : "") + "\n    \"" + name + "\": {\"bytes\": " + std::to_string(data->size()) +
-                ", \"xxh64\": \"" + internal::checksum_hex(*data) + "\"}";
+  for (const auto& [name, data] : files) {
+    m.key(name).begin_object();
+    m.key("bytes").value(uint64_t{data->size()}).key("xxh64").value(internal::checksum_hex(*data));
+    m.end_object();
     if (Status e = internal::write_file_atomic(partial / name, *data); !e) return fail(e);
   }
   // The ANN graph is keyed by passage number on disk. After add() or remove()
@@ -873,15 +863,11 @@ Status Index::save(const fs::path& dir) const {
       st.dense->next_doc_id() == st.passages.size()) {
     // The ANN graph checksums itself (core/vector/index_file.h).
     if (Status e = st.dense->save(partial / kDenseFile); !e) return fail(e);
-    manifest += ",\n    \"" + std::string(kDenseFile) + "\": {\"bytes\": " +
-                std::to_string(fs::file_size(partial / kDenseFile, ec)) + "}";
+    m.key(kDenseFile).begin_object().key("bytes").value(uint64_t{fs::file_size(partial / kDenseFile, ec)}).end_object();
   }
-  manifest += "\n  }";
-  if (st.dim) {
-    manifest += ",\n  \"dense\": {\"dim\": " + std::to_string(st.dim) + ", \"model_id\": \"" +
-                internal::json_escape(st.model_id) + "\"}";
-  }
-  manifest += "\n}\n";
+  m.end_object();
+  if (st.dim) m.key("dense").begin_object().key("dim").value(st.dim).key("model_id").value(st.model_id).end_object();
+  const std::string manifest = m.end_object().str();
   if (Status e = internal::write_file_atomic(partial / kManifestFile, manifest); !e) return fail(e);
   if (Status e = internal::sync_directory(partial); !e) return fail(e);
   fs::rename(partial, final_dir, ec);
@@ -916,8 +902,11 @@ Result<std::unique_ptr<Index>> Index::load(const fs::path& dir) {
     return Status::corrupt((gdir / kManifestFile).string() + ": not a medsearch index manifest");
   }
   if (manifest["version"].get(version) || version != kFormatVersion) {
+    std::string why = version == 1 ? " (written by an older medsearch that did not save every build option: "
+                                     "build the index again)"
+                                   : "";
     return Status::corrupt((gdir / kManifestFile).string() + ": format version " + std::to_string(version) +
-                           " is not supported (this build reads version " + std::to_string(kFormatVersion) + ")");
+                           " is not supported (this build reads version " + std::to_string(kFormatVersion) + ")" + why);
   }
   std::unique_ptr<Index> index(new Index());
   Impl& im = *index->impl_;
@@ -944,6 +933,7 @@ Result<std::unique_ptr<Index>> Index::load(const fs::path& dir) {
     }
     internal::BinaryReader reader(*data, path);
     if (name == std::string_view(kDocumentsFile)) {
+      MEDSEARCH_RETURN_IF_ERROR(read_options(&reader, &im.options));
       MEDSEARCH_RETURN_IF_ERROR(im.deserialize_documents(&reader, &st));
     } else if (name == std::string_view(kVectorsFile)) {
       MEDSEARCH_RETURN_IF_ERROR(reader.get(&st.dim));

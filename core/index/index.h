@@ -67,7 +67,15 @@ struct BuildOptions {
   uint32_t exact_below = 5000;       // fewer passages than this: exact (flat) dense search, else HNSW
   uint32_t hnsw_m = 16;
   uint32_t hnsw_ef_construction = 200;
+  // Every option is saved with the index and restored by load() (options_io.h).
+  bool operator==(const BuildOptions&) const = default;
 };
+
+// InvalidArgument naming the first option out of range: an unknown stemmer
+// (with stemming on), a chunker budget of 0 or an overlap not below it, BM25
+// k1 < 0 or b outside [0, 1], embed_batch 0, hnsw_m outside [2, 2048],
+// hnsw_ef_construction 0. Index::build() checks it; load() checks a saved index's.
+Status validate(const BuildOptions& options);
 
 // Restrictions on which documents may be returned. Each list is "any of";
 // an empty list does not restrict. Unknown values are an error, not an empty result.
@@ -184,6 +192,7 @@ struct IndexStats {
   std::vector<std::string> corpora;
   uint32_t dim = 0;        // passage vector dimension, 0 without vectors
   std::string model_id;    // the embedder whose vectors the index holds
+  std::string dense_index;  // "flat", "hnsw M=16 ef_construction=200", or empty without vectors
 };
 
 class Index {

@@ -134,7 +134,7 @@ struct Index::Impl {
     }
     std::string embedding_text(uint32_t p) const;
     SearchHit passage(uint32_t p) const;
-    Status serialize_documents(const BuildOptions& options, internal::BinaryWriter* out) const;
+    Status serialize_documents(internal::BinaryWriter* out) const;
   };
 
   BuildOptions options;

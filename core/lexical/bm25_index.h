@@ -45,6 +45,7 @@ struct Bm25Params {
   float k1 = 0.9f;
   float b = 0.4f;
   float heading_weight = 0.4f;  // weight of the heading/title field relative to the body
+  bool operator==(const Bm25Params&) const = default;
 };
 
 // One scored passage. `passage` indexes the passages the index was built over.

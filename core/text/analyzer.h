@@ -78,6 +78,7 @@ struct AnalyzerOptions {
   // After a hyphenated token with a digit ("her2-positive", "pd-l1"), also
   // emit its parts ("her2", "positive"), so queries without the hyphen match.
   bool compound_parts = true;
+  bool operator==(const AnalyzerOptions&) const = default;
 };
 
 struct Token {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/index/index.h"
+#include "core/index/options_io.h"
 #include "core/internal/binary_io.h"
 #include "core/text/analyzer.h"
 
@@ -66,12 +67,9 @@ TEST(FuzzRegression, HugeHeadingPathCountIsCorruptNotAnAllocation) {
   while (!gen.empty() && gen.back() == '\n') gen.pop_back();
   const fs::path gdir = dir / gen;
 
-  // Analyzer and chunker options, no documents, then the damaged count.
+  // The build options, no documents, then the damaged count.
   internal::BinaryWriter w;
-  w.put<uint8_t>(1);
-  w.put<uint8_t>(1);
-  w.put_string("english");
-  for (int i = 0; i < 6; ++i) w.put<uint32_t>(1);
+  write_options(BuildOptions{}, &w);
   w.put<uint32_t>(0);           // documents
   w.put<uint32_t>(0xFFFFFFFFu);  // heading paths
   const std::string documents = w.buffer();
@@ -79,12 +77,12 @@ TEST(FuzzRegression, HugeHeadingPathCountIsCorruptNotAnAllocation) {
   // Keep the manifest's size and checksum in step, so the parser is reached.
   auto manifest = internal::read_file(gdir / "manifest.json");
   ASSERT_TRUE(manifest.is_ok());
-  const std::string key = "\"documents.bin\": {\"bytes\": ";
+  const std::string key = "\"documents.bin\": {";
   const size_t at = manifest->find(key);
   ASSERT_NE(at, std::string::npos);
   manifest->replace(at, manifest->find('}', at) - at,
-                    key + std::to_string(documents.size()) + ", \"xxh64\": \"" + internal::checksum_hex(documents) +
-                        "\"");
+                    key + "\"bytes\": " + std::to_string(documents.size()) + ", \"xxh64\": \"" +
+                        internal::checksum_hex(documents) + "\"");
   ASSERT_TRUE(internal::write_file_atomic(gdir / "manifest.json", *manifest).is_ok());
 
   auto loaded = Index::load(dir);

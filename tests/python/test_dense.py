@@ -102,6 +102,7 @@ def test_missing_model_dir_is_a_clear_error(tmp_path):
 def test_index_with_encoder_dense_and_hybrid(encoder, small_corpus, tmp_path):
     index = medsearch.Index.build({"guides": small_corpus["guides"], "papers": small_corpus["papers"]}, encoder=encoder)
     assert index.has_vectors and index.stats()["model_id"] == encoder.model_id
+    assert index.stats()["dense_index"] == "flat"  # below BuildOptions.exact_below passages
     for mode in ("dense", "hybrid"):
         hits = index.search("what if my cancer comes back", k=3, mode=mode)
         assert "types/meso-patient.md#0" in [h.passage_id for h in hits], (mode, [h.passage_id for h in hits])
