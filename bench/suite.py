@@ -182,11 +182,27 @@ def step_encoder(ctx):
     return {"rows": rows, "context": res.get("context", {})}
 
 
+def current_format(path):
+    """Whether `path` holds an index this build reads; an index of an older format
+    (an older medsearch wrote it) is not, and is built again by the caller."""
+    import medsearch
+    if not (path / "CURRENT").exists():
+        return False
+    try:
+        medsearch.Index.load(path, encoder=None)
+        return True
+    except medsearch.CorruptIndexError as e:
+        if "build the index again" not in str(e):
+            raise
+        log(f"{path}: {e}")
+        return False
+
+
 def dev_index(ctx, name, embed):
     """A development index: the tools/eval_dev.sh cache when present, else built here."""
     root = cache_root() / "dev-eval"
     path = root / (f"index-{name}" if embed else f"index-{name}-bm25")
-    if not (path / "CURRENT").exists():
+    if not current_format(path):
         root.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         run([ctx.build / "bin" / "medsearch", "build", f"{name}={ctx.data / name}", "-o", path] +
@@ -206,7 +222,7 @@ def step_index_build(ctx):
             "disk_mib": round(sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20, 1),
             "build_s": ctx.built.get(str(path), "cached")}
     pdq = cache_root() / "indexes" / "nci-pdq"
-    if (pdq / "CURRENT").exists():
+    if current_format(pdq):
         stats = medsearch.Index.load(pdq, encoder=None).stats()
         out["nci-pdq (tools/main.sh)"] = {
             "passages": stats["passages"], "memory_mib": round(stats["memory_bytes"] / 2**20, 1),
@@ -218,7 +234,7 @@ def step_index_build(ctx):
 def latency_index(ctx):
     pdq = cache_root() / "indexes" / "nci-pdq"
     import medsearch
-    if (pdq / "CURRENT").exists() and medsearch.Index.load(pdq, encoder=None).has_vectors:
+    if current_format(pdq) and medsearch.Index.load(pdq, encoder=None).has_vectors:
         return pdq, "nci-pdq"
     return dev_index(ctx, "pubmedqa", True), "pubmedqa (no default-corpus index with vectors: run tools/main.sh)"
 
@@ -246,7 +262,7 @@ def step_vectors(ctx):
     pdq = cache_root() / "indexes" / "nci-pdq"
     import medsearch
     import numpy as np
-    if (pdq / "CURRENT").exists():
+    if current_format(pdq):
         index = medsearch.Index.load(pdq, encoder=None)
         if index.has_vectors:
             npy = cache_root() / "datasets" / "nci-pdq-minilm.npy"
@@ -471,9 +487,16 @@ def main():
     (ctx.out / "raw").mkdir(parents=True, exist_ok=True)
     if not (ctx.data / "nci-pdq").is_dir():
         sys.exit(f"no shared data at {ctx.data} (give --data or MEDSEARCH_DATA)")
-    for exe in ("medsearch", "medsearch_bench"):
+    missing = [exe for exe in ("medsearch", "medsearch_bench") if not (ctx.build / "bin" / exe).exists()]
+    if missing and ctx.build == (ROOT / "build").resolve():
+        # tools/main.sh builds the CLI and the module only: build the rest here.
+        log(f"building {', '.join(missing)} (tools/setup.sh)")
+        subprocess.run(["bash", str(ROOT / "tools" / "setup.sh")], check=True,
+                       env=dict(os.environ, MEDSEARCH_BUILD_TARGETS="medsearch_cli medsearch_bench _core"))
+    for exe in missing:
         if not (ctx.build / "bin" / exe).exists():
-            sys.exit(f"{ctx.build / 'bin' / exe} is missing: build first (tools/setup.sh)")
+            sys.exit(f"{ctx.build / 'bin' / exe} is missing: build it first "
+                     f"(cmake --build {ctx.build} --target medsearch_cli medsearch_bench)")
     report = {"quick": ctx.quick, "started": time.time(), "machine": machine_info(ctx.build)}
     failed = []
     steps = {"ingest": step_ingest, "encoder": step_encoder, "index_build": step_index_build, "latency": step_latency,

@@ -20,9 +20,15 @@ CACHE="${MEDSEARCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/medsearch}"
 INDEX="$CACHE/indexes/$(basename "$CORPUS")"
 CLI="$ROOT/build/bin/medsearch"
 
-# The index is reused while the corpus files and the indexing code are unchanged.
+# The index is reused while everything that makes it is unchanged: the corpus
+# files, the core's code, the pinned encoder weights, and the encoder the
+# environment chooses (MEDSEARCH_MODEL_DIR and its files).
 fingerprint="$( (cd "$CORPUS" && find . -type f -printf '%P %s %T@\n' | sort) | sha256sum | cut -c1-16)"
-code="$(cat core/text/*.cc core/lexical/*.cc core/index/*.cc core/io/*.cc core/embed/*.cc | sha256sum | cut -c1-16)"
+model="${MEDSEARCH_MODEL_DIR:-} ${MEDSEARCH_ALLOW_UNPINNED_MODEL:-}"
+[ -n "${MEDSEARCH_MODEL_DIR:-}" ] && [ -d "$MEDSEARCH_MODEL_DIR" ] &&
+  model+="$(cd "$MEDSEARCH_MODEL_DIR" && find . -type f -printf '%P %s %T@\n' | sort)"
+code="$( (find core -type f \( -name '*.cc' -o -name '*.h' \) | sort | xargs cat; cat data/models/*/SHA256SUMS CMakeLists.txt;
+          echo "$model") | sha256sum | cut -c1-16)"
 EMBED_FLAG=""
 [ "${MEDSEARCH_EMBED:-1}" = 0 ] && EMBED_FLAG="--no-embed"
 stamp="$fingerprint-$code$EMBED_FLAG"

@@ -9,7 +9,8 @@ cd "$ROOT"
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config python3-venv
   libhnswlib-dev libeigen3-dev libtbb-dev libsimdjson-dev pybind11-dev
   libbenchmark-dev libgtest-dev libgmock-dev libstemmer-dev libutf8proc-dev
-  libroaring-dev libcli11-dev libxxhash-dev clang libclang-rt-14-dev)
+  libroaring-dev libcli11-dev libxxhash-dev clang libclang-rt-14-dev
+  python3-xapian)  # python3-xapian: a BM25 peer of the benchmark suite (bench/bm25_compare.py)
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 
