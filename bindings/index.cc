@@ -127,7 +127,7 @@ py::object feature_dict(const rank::FeatureVector& values) {
   return d;
 }
 
-SearchMode parse_mode(const std::string& mode, const Index& index, bool /*have_query_vector*/) {
+SearchMode parse_mode(const std::string& mode, const Index& index) {
   if (mode == "auto") return index.has_vectors() ? SearchMode::kRerank : SearchMode::kBm25;
   if (mode == "rerank") return SearchMode::kRerank;
   if (mode == "bm25") return SearchMode::kBm25;
@@ -477,7 +477,7 @@ void init_index(py::module_& m) {
              const std::optional<py::array_t<float, py::array::c_style | py::array::forcecast>>& query_vector,
              const PipelineArgs& pipeline) {
             SearchOptions opt = make_options(k, *self, filters, level);
-            opt.mode = parse_mode(mode, *self, query_vector.has_value());
+            opt.mode = parse_mode(mode, *self);
             pipeline.apply(&opt);
             if (query_vector) {
               if (query_vector->ndim() != 1) throw py::value_error("query_vector must be 1-d");
@@ -512,7 +512,7 @@ void init_index(py::module_& m) {
              const std::optional<py::dict>& filters, const std::string& level, const std::string& mode,
              const PipelineArgs& pipeline) {
             SearchOptions opt = make_options(k, *self, filters, level);
-            opt.mode = parse_mode(mode, *self, false);
+            opt.mode = parse_mode(mode, *self);
             pipeline.apply(&opt);
             Result<std::vector<SearchResponse>> responses = Status::internal("not searched");
             {

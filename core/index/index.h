@@ -299,8 +299,6 @@ class Index {
   // Queries in parallel (oneTBB, caller's arena); results in query order.
   Result<std::vector<std::vector<SearchHit>>> search_batch(std::span<const std::string> queries,
                                                            const SearchOptions& options) const;
-  Result<std::vector<std::vector<ScoredHit>>> search_scored_batch(std::span<const std::string> queries,
-                                                                  const SearchOptions& options) const;
 
   // Raw ranked passages, without materialising text (for evaluation and benchmarks).
   Result<std::vector<lexical::ScoredPassage>> search_passages(std::string_view query,

@@ -422,9 +422,4 @@ Result<std::vector<SearchResponse>> Index::retrieve_batch(std::span<const std::s
                                                           const SearchOptions& options) const {
   return run_batch<SearchResponse>(queries, [&](const std::string& q) { return retrieve(q, options); });
 }
-
-Result<std::vector<std::vector<ScoredHit>>> Index::search_scored_batch(std::span<const std::string> queries,
-                                                                       const SearchOptions& options) const {
-  return run_batch<std::vector<ScoredHit>>(queries, [&](const std::string& q) { return search_scored(q, options); });
-}
 }  // namespace medsearch

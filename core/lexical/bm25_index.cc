@@ -206,11 +206,6 @@ void Bm25Index::index_vocabulary() {
   for (uint32_t id = 0; id < terms_.size(); ++id) term_ids_.emplace(terms_[id], id);
 }
 
-void Bm25Index::set_params(const Bm25Params& params) {
-  params_ = params;
-  compute_impacts();
-}
-
 void Bm25Index::compute_impacts() {
   const double n = num_passages_;
   for (int f = 0; f < kNumFields; ++f) {
@@ -504,19 +499,6 @@ float Bm25Index::field_score(std::span<const QueryTerm> terms, uint32_t passage,
     if (it != end && *it == passage) total += q.weight * fp.impacts[it - fp.passages.begin()];
   }
   return weight > 0 ? total / weight : 0.0f;
-}
-
-void Bm25Index::term_scores(std::span<const QueryTerm> terms, uint32_t passage, Field field,
-                            std::span<float> out) const {
-  const FieldPostings& fp = fields_[field];
-  const float weight = field == kHeading ? params_.heading_weight : 1.0f;
-  const float inv = weight > 0 ? 1.0f / weight : 0.0f;
-  for (size_t i = 0; i < terms.size(); ++i) {
-    auto begin = fp.passages.begin() + fp.offsets[terms[i].term_id];
-    auto end = fp.passages.begin() + fp.offsets[terms[i].term_id + 1];
-    auto it = std::lower_bound(begin, end, passage);
-    out[i] = it != end && *it == passage ? fp.impacts[it - fp.passages.begin()] * inv : 0.0f;
-  }
 }
 
 void Bm25Index::term_scores_sorted(std::span<const QueryTerm> terms, std::span<const uint32_t> passages, Field field,

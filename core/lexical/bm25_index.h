@@ -97,11 +97,10 @@ class Bm25Index {
   float score(std::span<const QueryTerm> terms, uint32_t passage) const;
   // Per-field BM25 of one passage, unweighted (for explanations and features).
   float field_score(std::span<const QueryTerm> terms, uint32_t passage, Field field) const;
-  // Per query term, its part of field_score() (0 where the passage lacks the
-  // term), without the query-term weight. out.size() == terms.size().
-  void term_scores(std::span<const QueryTerm> terms, uint32_t passage, Field field, std::span<float> out) const;
-  // term_scores() for many passages at once: `passages` ascending; out is
-  // passages.size() x terms.size(), row-major (out[i * terms.size() + t]).
+  // Per query term and passage, its part of field_score() (0 where the
+  // passage lacks the term), without the query-term weight: `passages`
+  // ascending; out is passages.size() x terms.size(), row-major
+  // (out[i * terms.size() + t]).
   // Walks each term's postings once with galloping search, so it costs about
   // terms x passages x log(postings / passages), in order through memory.
   void term_scores_sorted(std::span<const QueryTerm> terms, std::span<const uint32_t> passages, Field field,
@@ -135,9 +134,6 @@ class Bm25Index {
   // base.num_passages(). Cost: one pass over both indexes' postings, then the
   // impacts (O(postings), in parallel).
   static Bm25Index merge(const Bm25Index& base, std::span<const uint8_t> keep, const Bm25Index& added);
-
-  // Changes k1/b/heading weight without rebuilding: recomputes the impacts.
-  void set_params(const Bm25Params& params);
 
   void serialize(internal::BinaryWriter* out) const;
   static Result<Bm25Index> deserialize(internal::BinaryReader* in);

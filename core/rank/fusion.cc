@@ -50,18 +50,4 @@ void convex_scores(std::span<const float> a, std::span<const float> b, float wei
   add_normalised(b, 1.0f - weight_a, out);
 }
 
-std::vector<ScoredPassage> convex_fuse(std::span<const ScoredPassage> a, std::span<const ScoredPassage> b,
-                                       float weight_a) {
-  std::unordered_map<uint32_t, float> fused;
-  std::vector<float> scores, parts;
-  for (auto [ranking, weight] : {std::pair{a, weight_a}, std::pair{b, 1.0f - weight_a}}) {
-    scores.clear();
-    for (const auto& h : ranking) scores.push_back(h.score);
-    parts.assign(scores.size(), 0.0f);
-    add_normalised(scores, weight, parts);
-    for (size_t i = 0; i < ranking.size(); ++i) fused[ranking[i].passage] += parts[i];
-  }
-  return to_ranking(fused);
-}
-
 }  // namespace medsearch::rank

@@ -5,12 +5,13 @@
 //
 //   reciprocal rank fusion (Cormack et al. 2009): score(p) = sum_r 1 / (k + rank_r(p)),
 //     rank counted from 1; a ranking that lacks p adds nothing.
-//   convex combination: score(p) = w * norm_a(p) + (1 - w) * norm_b(p), each
-//     ranking's scores min-max normalised to [0, 1] over that ranking; a
-//     ranking that lacks p contributes 0 for it.
+//   convex combination (convex_scores): score(p) = w * norm_a(p) + (1 - w) * norm_b(p),
+//     each side's scores min-max normalised to [0, 1] over the pool; the
+//     pipeline scores every pooled passage on both sides, so the arrays align.
 //
-// Results are sorted by score, ties broken by the smaller passage number, so
-// fusion is deterministic. Cost: O(n log n) in the number of distinct passages.
+// rrf_fuse's results are sorted by score, ties broken by the smaller passage
+// number, so fusion is deterministic. Cost: O(n log n) in the number of
+// distinct passages.
 #pragma once
 
 #include <span>
@@ -25,10 +26,6 @@ using lexical::ScoredPassage;
 inline constexpr float kRrfK = 60.0f;
 
 std::vector<ScoredPassage> rrf_fuse(std::span<const std::span<const ScoredPassage>> rankings, float k = kRrfK);
-
-// weight_a in [0, 1] is the weight of ranking `a`.
-std::vector<ScoredPassage> convex_fuse(std::span<const ScoredPassage> a, std::span<const ScoredPassage> b,
-                                       float weight_a);
 
 // The convex combination over aligned score arrays (a[i], b[i] scores of one
 // passage i on each side, every passage scored by both): out[i] =

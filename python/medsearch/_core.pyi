@@ -5,11 +5,15 @@ import os
 import numpy as np
 import numpy.typing as npt
 from ._results import Results
-from typing import Callable, Iterable, Mapping, Sequence, Union
+from typing import Callable, Iterable, Literal, Mapping, Sequence, Union
 
 PathLike = Union[str, os.PathLike[str]]
 CorpusSpec = Union[PathLike, tuple[str, PathLike]]
 FilterValue = Union[str, Sequence[str]]
+Mode = Literal["auto", "bm25", "dense", "hybrid", "rerank"]
+Level = Literal["passage", "document"]
+Fusion = Literal["convex", "rrf"]
+Float32Array = npt.NDArray[np.float32]
 
 class CorruptIndexError(ValueError):
     """A file exists but is not a valid medsearch file (truncated, corrupt, wrong version)."""
@@ -19,7 +23,7 @@ class Pipeline:
     def __init__(
         self,
         *,
-        fusion: str = "convex",
+        fusion: Fusion = "convex",
         bm25_weight: float | None = None,
         candidates: int = 50,
         rerank_depth: int = 100,
@@ -27,7 +31,7 @@ class Pipeline:
         mmr: float = 1.0,
     ) -> None: ...
     @property
-    def fusion(self) -> str: ...
+    def fusion(self) -> Fusion: ...
     @property
     def bm25_weight(self) -> float | None: ...
     @property
@@ -43,6 +47,9 @@ def feature_names() -> list[str]: ...
 
 class Hit:
     """One ranked passage with its provenance."""
+    @property
+    def number(self) -> int:
+        """Internal passage number (of the index generation the hit came from)."""
     @property
     def features(self) -> dict[str, float] | None: ...
     @property
@@ -83,7 +90,8 @@ class Hit:
     def meta_json(self) -> str: ...
 
 class Index:
-    """A passage index over one or more corpora (BM25)."""
+    """A passage index over one or more corpora: BM25, and passage vectors when built with
+    an encoder (dense, hybrid and rerank modes)."""
     @staticmethod
     def build(
         corpora: Union[CorpusSpec, Sequence[CorpusSpec], Mapping[str, PathLike]],
@@ -103,7 +111,7 @@ class Index:
     def embedding_text(self, number: int) -> str: ...
     @property
     def has_vectors(self) -> bool: ...
-    def vectors(self) -> npt.NDArray[np.float32]: ...
+    def vectors(self) -> Float32Array: ...
     def doc_number(self, number: int) -> int: ...
     def set_reranker(self, path: PathLike | None) -> None: ...
     @property
@@ -112,7 +120,7 @@ class Index:
     def reranker_base(self) -> float: ...
     def candidate_pool(
         self, query: str, candidates: int = 50, exclude_documents: Sequence[int] = ()
-    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32]]: ...
+    ) -> tuple[npt.NDArray[np.uint32], Float32Array]: ...
     def unknown_share(self, query: str) -> float: ...
     def save(self, path: PathLike) -> None: ...
     def search(
@@ -120,8 +128,8 @@ class Index:
         query: str,
         k: int = 10,
         filters: Mapping[str, FilterValue] | None = None,
-        level: str = "passage",
-        mode: str = "auto",
+        level: Level = "passage",
+        mode: Mode = "auto",
         query_vector: npt.ArrayLike | None = None,
         *,
         pipeline: Pipeline = ...,
@@ -131,8 +139,8 @@ class Index:
         queries: Sequence[str],
         k: int = 10,
         filters: Mapping[str, FilterValue] | None = None,
-        level: str = "passage",
-        mode: str = "auto",
+        level: Level = "passage",
+        mode: Mode = "auto",
         *,
         pipeline: Pipeline = ...,
     ) -> list[Results]: ...
@@ -162,33 +170,30 @@ class WordPieceTokenizer:
     @property
     def vocab_size(self) -> int: ...
 
-import numpy
-import numpy.typing
-
 class VectorIndex:
     """k-nearest-neighbour search over fixed-dimension float vectors (HNSW or exact flat)."""
     def __init__(
         self,
         dim: int,
-        metric: str = "ip",
-        kind: str = "hnsw",
-        dtype: str = "float32",
+        metric: Literal["ip", "l2", "cosine"] = "ip",
+        kind: Literal["hnsw", "flat"] = "hnsw",
+        dtype: Literal["float32", "int8"] = "float32",
         M: int = 16,
         ef_construction: int = 200,
         keep_float32: bool = True,
     ) -> None: ...
-    def add(self, vectors: "numpy.typing.ArrayLike", ids: "numpy.typing.ArrayLike | None" = None, *, threads: int | None = None) -> None: ...
+    def add(self, vectors: npt.ArrayLike, ids: npt.ArrayLike | None = None, *, threads: int | None = None) -> None: ...
     def search(
         self,
-        queries: "numpy.typing.ArrayLike",
+        queries: npt.ArrayLike,
         k: int = 10,
         ef: int | None = None,
-        filter: "numpy.typing.ArrayLike | None" = None,
+        filter: npt.ArrayLike | None = None,
         *,
         rescore: int | None = None,
         threads: int | None = None,
-    ) -> "tuple[numpy.ndarray, numpy.ndarray]": ...
-    def remove(self, ids: "numpy.typing.ArrayLike") -> None: ...
+    ) -> tuple[npt.NDArray[np.int64], Float32Array]: ...
+    def remove(self, ids: npt.ArrayLike) -> None: ...
     def compact(self) -> None: ...
     def save(self, path: PathLike) -> None: ...
     @staticmethod
@@ -212,7 +217,8 @@ class Encoder:
     """The sentence encoder (MiniLM-L6 BERT in C++/Eigen; default medsearch-MiniLM-L6-v1): texts -> L2-normalised vectors."""
     def __init__(self, model: str | None = None, model_dir: PathLike | None = None,
                  precision: str | None = None) -> None: ...
-    def embed(self, texts: Sequence[str], kind: str = "passage", threads: int | None = None) -> np.ndarray: ...
+    def embed(self, texts: Sequence[str], kind: Literal["passage", "query"] = "passage",
+              threads: int | None = None) -> Float32Array: ...
     def tokenize(self, text: str) -> list[int]: ...
     @property
     def dim(self) -> int: ...
@@ -229,9 +235,9 @@ class Encoder:
 class PrecomputedEmbedder:
     """Vectors computed by a model of your own, looked up by text: pass it wherever an
     Encoder goes (Index.build(..., encoder=...), Index.attach_encoder)."""
-    def __init__(self, texts: Sequence[str], vectors: np.ndarray, model_id: str,
-                 query_texts: Sequence[str] | None = None, query_vectors: np.ndarray | None = None) -> None: ...
-    def embed(self, texts: Sequence[str], kind: str = "passage") -> np.ndarray: ...
+    def __init__(self, texts: Sequence[str], vectors: npt.ArrayLike, model_id: str,
+                 query_texts: Sequence[str] | None = None, query_vectors: npt.ArrayLike | None = None) -> None: ...
+    def embed(self, texts: Sequence[str], kind: Literal["passage", "query"] = "passage") -> Float32Array: ...
     @property
     def dim(self) -> int: ...
     @property

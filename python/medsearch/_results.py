@@ -8,9 +8,9 @@ class Results(list):
     """Hits, best first (a plain list of Hit), with what the engine knows about the
     answer as a whole:
 
-    coverage: in rerank mode, the calibrated probability that the top passage
-        answers the question (low values: the corpus may not cover it); NaN in
-        other modes and without hits.
+    coverage: in rerank mode, the calibrated probability that one of the top 3
+        passages answers the question (low values: the corpus may not cover it);
+        NaN in other modes and without hits.
     mode: the mode that answered ('bm25', 'dense', 'hybrid', 'rerank').
     """
 

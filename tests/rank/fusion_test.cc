@@ -31,40 +31,31 @@ TEST(Fusion, TiesGoToTheSmallerPassage) {
   EXPECT_EQ(fused[0].score, fused[1].score);
 }
 
-TEST(Fusion, ConvexNormalisesEachList) {
-  // a: 10 -> 1, 6 -> 0.5, 2 -> 0; b: 0.9 -> 1, 0.5 -> 0.
-  const std::vector<ScoredPassage> a = {{1, 10.0f}, {2, 6.0f}, {3, 2.0f}};
-  const std::vector<ScoredPassage> b = {{3, 0.9f}, {2, 0.5f}};
-  const auto fused = convex_fuse(a, b, 0.25f);
-  ASSERT_EQ(fused.size(), 3u);
-  // 3: 0.25*0 + 0.75*1 = 0.75; 1: 0.25*1 = 0.25; 2: 0.25*0.5 + 0 = 0.125.
-  EXPECT_EQ(fused[0].passage, 3u);
-  EXPECT_FLOAT_EQ(fused[0].score, 0.75f);
-  EXPECT_EQ(fused[1].passage, 1u);
-  EXPECT_FLOAT_EQ(fused[1].score, 0.25f);
-  EXPECT_EQ(fused[2].passage, 2u);
-  EXPECT_FLOAT_EQ(fused[2].score, 0.125f);
-  // Weight 1 is list a alone, weight 0 list b alone.
-  EXPECT_EQ(convex_fuse(a, b, 1.0f)[0].passage, 1u);
-  EXPECT_EQ(convex_fuse(a, b, 0.0f)[0].passage, 3u);
-}
-
 TEST(Fusion, ConvexScoresOverAlignedArrays) {
+  // a: 10 -> 1, 6 -> 0.5, 2 -> 0; b: 0.5 -> 0, 0.9 -> 1.
   const float a[] = {10, 6, 2}, b[] = {0.5f, 0.5f, 0.9f};
   float out[3];
   convex_scores(a, b, 0.25f, out);
   EXPECT_FLOAT_EQ(out[0], 0.25f);
   EXPECT_FLOAT_EQ(out[1], 0.125f);
   EXPECT_FLOAT_EQ(out[2], 0.75f);
+  // Weight 1 is side a alone, weight 0 side b alone.
+  convex_scores(a, b, 1.0f, out);
+  EXPECT_FLOAT_EQ(out[0], 1.0f);
+  EXPECT_FLOAT_EQ(out[2], 0.0f);
+  convex_scores(a, b, 0.0f, out);
+  EXPECT_FLOAT_EQ(out[0], 0.0f);
+  EXPECT_FLOAT_EQ(out[2], 1.0f);
 }
 
 TEST(Fusion, ConstantAndEmptyLists) {
-  const std::vector<ScoredPassage> flat = {{5, 2.0f}, {6, 2.0f}};
-  const auto fused = convex_fuse(flat, {}, 0.5f);
-  ASSERT_EQ(fused.size(), 2u);
-  EXPECT_FLOAT_EQ(fused[0].score, 0.5f);  // no preference: every passage gets 1 * weight
-  EXPECT_EQ(fused[0].passage, 5u);
-  EXPECT_TRUE(convex_fuse({}, {}, 0.5f).empty());
+  // A side with one score for all: no preference, every passage gets 1 x its weight.
+  const float flat[] = {2.0f, 2.0f}, other[] = {1.0f, 3.0f};
+  float out[2];
+  convex_scores(flat, other, 0.5f, out);
+  EXPECT_FLOAT_EQ(out[0], 0.5f);
+  EXPECT_FLOAT_EQ(out[1], 1.0f);
+  convex_scores(std::span<const float>{}, std::span<const float>{}, 0.5f, std::span<float>{});
   EXPECT_TRUE(rrf_fuse({}).empty());
 }
 
