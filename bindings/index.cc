@@ -164,6 +164,24 @@ std::vector<std::string> as_string_list(const py::handle& value, const char* key
   }
 }
 
+// A metadata value as the text the core compares: a str as it is, a number
+// as Python writes it (2011, 1.5), a bool as "true"/"false".
+std::string metadata_text(const py::handle& v, const std::string& key) {
+  if (py::isinstance<py::str>(v)) return std::string(py::reinterpret_borrow<py::str>(v));
+  if (py::isinstance<py::bool_>(v)) return v.cast<bool>() ? "true" : "false";
+  if (py::isinstance<py::int_>(v) || py::isinstance<py::float_>(v)) return std::string(py::str(v));
+  throw py::value_error("metadata '" + key + "' takes strings, numbers or lists of them");
+}
+
+std::vector<std::string> metadata_texts(const py::handle& v, const std::string& key) {
+  if (py::isinstance<py::list>(v) || py::isinstance<py::tuple>(v)) {
+    std::vector<std::string> out;
+    for (auto item : v) out.push_back(metadata_text(item, key));
+    return out;
+  }
+  return {metadata_text(v, key)};
+}
+
 // A Python mapping -> io::Document (Index.add).
 // Document fields that take a string, by their Python key.
 constexpr std::pair<std::string_view, std::string io::Document::*> kTextFields[] = {
@@ -190,6 +208,12 @@ io::Document python_document(const py::handle& item) {
       d.*(field->second) = text();
     } else if (key == "tags") {
       d.tags = as_string_list(value, "tags");
+    } else if (key == "metadata") {
+      if (!py::isinstance<py::dict>(value)) throw py::value_error("metadata takes a dict {key: value or [values]}");
+      for (auto [k, v] : value.cast<py::dict>()) {
+        const std::string name = py::str(k);
+        d.metadata.push_back({name, metadata_texts(v, name)});
+      }
     } else if (key == "format") {
       const std::string f = text();
       if (f == "markdown") {
@@ -200,7 +224,7 @@ io::Document python_document(const py::handle& item) {
     } else {
       throw py::value_error("unknown document field '" + key +
                             "' (use doc_id, corpus, title, body, format, url, last_reviewed, audience, "
-                            "cancer_type, tags, meta_json)");
+                            "cancer_type, tags, meta_json, metadata)");
     }
   }
   return d;
@@ -233,8 +257,16 @@ SearchOptions make_options(int64_t k, const Index& index, const std::optional<py
       } else if (key == "reviewed_after") {
         if (!py::isinstance<py::str>(value)) throw py::value_error("reviewed_after takes a 'YYYY-MM-DD' string");
         o.filters.reviewed_after = std::string(py::reinterpret_borrow<py::str>(value));
-      } else {
-        throw py::value_error("unknown filter '" + key + "' (use audience, cancer_type, corpus, reviewed_after)");
+      } else if (py::isinstance<py::dict>(value)) {  // a range: {"min": 2010, "max": 2015}
+        MetadataFilter m{key, {}, {}, {}};
+        for (auto [bound, v] : value.cast<py::dict>()) {
+          const std::string b = py::str(bound);
+          if (b != "min" && b != "max") throw py::value_error("filter '" + key + "': a range takes 'min' and 'max'");
+          (b == "min" ? m.min : m.max) = metadata_text(v, key);
+        }
+        o.filters.metadata.push_back(std::move(m));
+      } else {  // any metadata key: a value or a list of values
+        o.filters.metadata.push_back(MetadataFilter{key, metadata_texts(value, key), {}, {}});
       }
     }
   }
@@ -336,6 +368,11 @@ void init_index(py::module_& m) {
       .def_property_readonly("last_reviewed", [](const PyHit& h) { return h.full().last_reviewed; })
       .def_property_readonly("tags", [](const PyHit& h) { return h.full().tags; })
       .def_property_readonly("meta_json", [](const PyHit& h) { return h.full().meta_json; })
+      .def_property_readonly("metadata", [](const PyHit& h) {
+        py::dict d;
+        for (const auto& f : h.full().metadata) d[py::str(f.key)] = f.values;
+        return d;
+      }, "The document's metadata fields (front matter, JSONL metadata): {key: [values]}")
       .def("__repr__", [](const PyHit& h) {
         return "<Hit " + h.full().passage_id + " score=" + std::to_string(h.scored.score) + ">";
       });
@@ -501,7 +538,8 @@ void init_index(py::module_& m) {
           py::arg("pipeline") = PipelineArgs{},
           "Top-k hits for a query, best first, as a list with .coverage and .mode (k > len(index) is clamped).\n"
           "filters: {'audience': 'hp'|'patient', 'cancer_type': ..., 'corpus': ..., 'reviewed_after': 'YYYY-MM-DD'}\n"
-          "(strings or lists). level: 'passage' or 'doc'. mode: 'bm25', 'dense', 'hybrid' (fused), 'rerank'\n"
+          "(strings or lists), and any metadata key: {'qtype': 'symptoms'}, {'year': {'min': 2010, 'max': 2015}}.\n"
+          "level: 'passage' or 'doc'. mode: 'bm25', 'dense', 'hybrid' (fused), 'rerank'\n"
           "(fused, then the learned reranker) or 'auto' (rerank when the index has vectors, else bm25).\n"
           "query_vector: your own query embedding (float32, dim floats). pipeline: medsearch.Pipeline(...)\n"
           "options (fusion, weights, depths, diversity). .coverage: in rerank mode, the calibrated probability\n"

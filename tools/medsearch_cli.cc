@@ -62,23 +62,13 @@ class ProgressBar {
 // "key=value" filter arguments -> SearchFilters.
 Status parse_filters(const std::vector<std::string>& specs, SearchFilters* f) {
   for (const auto& spec : specs) {
-    const size_t eq = spec.find('=');
-    if (eq == std::string::npos || eq + 1 == spec.size()) {
-      return Status::invalid_argument("filter '" + spec + "' is not key=value");
+    // The CLI's spellings of the derived fields.
+    std::string s = spec;
+    for (const char* alias : {"cancer-type=", "type="}) {
+      if (s.starts_with(alias)) s = "cancer_type=" + s.substr(std::strlen(alias));
     }
-    const std::string key = spec.substr(0, eq), value = spec.substr(eq + 1);
-    if (key == "audience") {
-      f->audience.push_back(value);
-    } else if (key == "cancer_type" || key == "cancer-type" || key == "type") {
-      f->cancer_type.push_back(value);
-    } else if (key == "corpus") {
-      f->corpus.push_back(value);
-    } else if (key == "reviewed_after" || key == "reviewed-after") {
-      f->reviewed_after = value;
-    } else {
-      return Status::invalid_argument("unknown filter '" + key +
-                                      "' (use audience, cancer_type, corpus or reviewed_after)");
-    }
+    if (s.starts_with("reviewed-after=")) s = "reviewed_after=" + s.substr(std::strlen("reviewed-after="));
+    MEDSEARCH_RETURN_IF_ERROR(add_filter(s, f));
   }
   return Status::ok();
 }
@@ -149,6 +139,14 @@ std::string features_json(const Index& index, const SearchHit& h) {
 }
 
 // `extra`: the reranker's explanation fields (rerank mode), without braces.
+std::string metadata_json(const SearchHit& h) {
+  std::string out = "{";
+  for (size_t i = 0; i < h.metadata.size(); ++i) {
+    out += (i ? ", " : "") + json_string(h.metadata[i].key) + ": " + json_strings(h.metadata[i].values);
+  }
+  return out + "}";
+}
+
 std::string hit_json(const SearchHit& h, size_t rank, const std::string& extra) {
   return "{\"rank\": " + std::to_string(rank) + ", \"score\": " + std::to_string(h.score) +
          ", \"passage_id\": " + json_string(h.passage_id) + ", \"doc_id\": " + json_string(h.doc_id) +
@@ -156,7 +154,7 @@ std::string hit_json(const SearchHit& h, size_t rank, const std::string& extra) 
          ", \"url\": " + json_string(h.url) + ", \"heading_path\": " + json_strings(h.heading_path) +
          ", \"span\": [" + std::to_string(h.begin) + ", " + std::to_string(h.end) + "]" +
          ", \"audience\": " + json_string(h.audience) + ", \"cancer_type\": " + json_string(h.cancer_type) +
-         ", \"last_reviewed\": " + json_string(h.last_reviewed) +
+         ", \"last_reviewed\": " + json_string(h.last_reviewed) + ", \"metadata\": " + metadata_json(h) +
          ", \"explain\": {\"bm25_body\": " + std::to_string(h.body_score) +
          ", \"bm25_heading\": " + std::to_string(h.heading_score) + ", \"cosine\": " + std::to_string(h.dense_score) + "}" +
          (extra.empty() ? "" : ", \"reranker\": {" + extra + "}") +
@@ -286,7 +284,9 @@ int main(int argc, char** argv) {
   search->add_option("query", query, "Query text")->required();
   search->add_option("-k", k, "Number of results")->check(CLI::Range(1, 100000));
   search->add_option("--filter", filter_specs,
-                     "key=value: audience=hp|patient, cancer_type=T, corpus=C, reviewed_after=YYYY-MM-DD");
+                     "key=value: audience=hp|patient, cancer_type=T, corpus=C, reviewed_after=YYYY-MM-DD, or any "
+                     "metadata key (front matter, JSONL metadata): key=value, key>=N, key<=N (numbers or dates); "
+                     "repeat for several");
   search->add_option("--level", level, "passage or doc (best passage per document)");
   search->add_flag("--json", as_json, "One JSON object per hit");
   PipelineFlags pflags;

@@ -27,8 +27,8 @@ namespace {
 namespace fs = std::filesystem;
 
 // 2: documents.bin starts with every build option (options_io.h), not only
-// the analyzer's and the chunkers'.
-constexpr uint32_t kFormatVersion = 2;
+// the analyzer's and the chunkers'. 3: it holds each document's metadata fields.
+constexpr uint32_t kFormatVersion = 3;
 constexpr char kFormatName[] = "medsearch-index";
 constexpr char kDocumentsFile[] = "documents.bin";
 constexpr char kLexicalFile[] = "lexical.bin";
@@ -64,6 +64,7 @@ void Index::Impl::State::derive_lookup_tables() {
     doc_audience[d] = audience_code(m.audience);
     doc_date[d] = date_number(m.last_reviewed);
   }
+  derive_meta_columns();
   passage_doc.resize(passages.size());
   for (size_t p = 0; p < passages.size(); ++p) passage_doc[p] = passages[p].doc;
   doc_first_passage.assign(n + 1, static_cast<uint32_t>(passages.size()));
@@ -547,6 +548,7 @@ SearchHit Index::Impl::State::passage(uint32_t p) const {
   h.last_reviewed = d.meta.last_reviewed;
   h.tags = d.meta.tags;
   h.meta_json = d.meta.meta_json;
+  h.metadata = d.meta.metadata;
   return h;
 }
 
@@ -611,6 +613,10 @@ IndexStats Index::stats() const {
   for (const auto& d : s->docs) {
     bytes += sizeof(*d) + d->clean_text.capacity() + d->meta.doc_id.capacity() + d->meta.title.capacity() +
              d->meta.url.capacity() + d->meta.meta_json.capacity();
+    for (const auto& f : d->meta.metadata) {
+      bytes += sizeof(f) + f.key.capacity();
+      for (const auto& v : f.values) bytes += sizeof(v) + v.capacity();
+    }
     for (const auto& hp : d->heading_paths) {
       for (const auto& h : hp) bytes += sizeof(h) + h.capacity();
     }
@@ -633,6 +639,11 @@ Status Index::Impl::State::serialize_documents(internal::BinaryWriter* out) cons
     }
     out->put_strings(m.tags);
     out->put<uint8_t>(static_cast<uint8_t>(m.format));
+    out->put<uint32_t>(static_cast<uint32_t>(m.metadata.size()));
+    for (const auto& f : m.metadata) {
+      out->put_string(f.key);
+      out->put_strings(f.values);
+    }
   }
   // The file keeps one table of heading paths for all documents (in order of
   // first use, as build() numbered them) and passages point into it.
@@ -667,6 +678,15 @@ Status Index::Impl::deserialize_documents(internal::BinaryReader* in, State* st)
     MEDSEARCH_RETURN_IF_ERROR(in->get(&format));
     if (format > 1) return in->corrupt("unknown document format");
     m.format = static_cast<io::DocFormat>(format);
+    uint32_t fields = 0;
+    MEDSEARCH_RETURN_IF_ERROR(in->get(&fields));
+    // Grown field by field (each takes at least 8 bytes): a damaged count
+    // fails as truncated data, not as a huge allocation.
+    for (uint32_t i = 0; i < fields; ++i) {
+      auto& f = m.metadata.emplace_back();
+      MEDSEARCH_RETURN_IF_ERROR(in->get_string(&f.key));
+      MEDSEARCH_RETURN_IF_ERROR(in->get_strings(&f.values));
+    }
     docs.push_back(std::move(d));
   }
   uint32_t num_paths = 0;
@@ -902,9 +922,9 @@ Result<std::unique_ptr<Index>> Index::load(const fs::path& dir) {
     return Status::corrupt((gdir / kManifestFile).string() + ": not a medsearch index manifest");
   }
   if (manifest["version"].get(version) || version != kFormatVersion) {
-    std::string why = version == 1 ? " (written by an older medsearch that did not save every build option: "
-                                     "build the index again)"
-                                   : "";
+    std::string why = version >= 1 && version < kFormatVersion
+                          ? " (written by an older medsearch: build the index again)"
+                          : "";
     return Status::corrupt((gdir / kManifestFile).string() + ": format version " + std::to_string(version) +
                            " is not supported (this build reads version " + std::to_string(kFormatVersion) + ")" + why);
   }

@@ -77,17 +77,41 @@ struct BuildOptions {
 // hnsw_ef_construction 0. Index::build() checks it; load() checks a saved index's.
 Status validate(const BuildOptions& options);
 
-// Restrictions on which documents may be returned. Each list is "any of";
-// an empty list does not restrict. Unknown values are an error, not an empty result.
+// A condition on a document's metadata (io::Document::metadata: front matter
+// entries, JSONL metadata members): the document has `key`, and one of its
+// values is one of `any_of` (when not empty) and lies within [min, max] (a
+// bound "" is open). Bounds compare as numbers when the bound and the value
+// are numbers, as dates when both are YYYY-MM-DD dates (a time after the
+// date is ignored); a value of neither kind is outside every range.
+struct MetadataFilter {
+  std::string key;
+  std::vector<std::string> any_of;
+  std::string min, max;
+  bool operator==(const MetadataFilter&) const = default;
+};
+
+// Restrictions on which documents may be returned; all must hold. Each list
+// is "any of"; an empty list does not restrict. Unknown values (an audience,
+// cancer type, corpus, metadata key or metadata value no document has) are an
+// error, not an empty result.
 struct SearchFilters {
   std::vector<std::string> audience;     // "hp", "patient"
   std::vector<std::string> cancer_type;  // e.g. "mesothelioma" (from the page URL)
   std::vector<std::string> corpus;       // corpus names given at build time
   std::string reviewed_after;            // "YYYY-MM-DD": documents last reviewed on or after it
+  std::vector<MetadataFilter> metadata;  // one per key
   bool empty() const {
-    return audience.empty() && cancer_type.empty() && corpus.empty() && reviewed_after.empty();
+    return audience.empty() && cancer_type.empty() && corpus.empty() && reviewed_after.empty() && metadata.empty();
   }
 };
+
+// Adds one filter written as text to `filters` (the CLI's --filter):
+//   audience=patient, cancer_type=lung, corpus=scifact, reviewed_after=2024-01-01
+//   (the fields every index derives), and for any metadata key
+//   key=value (repeat for any of several values), key>=bound, key<=bound.
+// Conditions on one key join into one MetadataFilter ("year>=2010" and
+// "year<=2015": a value from 2010 to 2015). InvalidArgument on another form.
+Status add_filter(std::string_view spec, SearchFilters* filters);
 
 enum class ResultLevel { kPassage, kDocument };
 
@@ -159,6 +183,7 @@ struct SearchHit {
   std::string last_reviewed;
   std::vector<std::string> tags;
   std::string meta_json;
+  std::vector<io::MetaField> metadata;  // the document's (see SearchFilters::metadata)
 };
 
 // A ranked passage and the parts of its score, without its text (see

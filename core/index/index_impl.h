@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <list>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -80,6 +81,16 @@ struct Index::Impl {
     std::vector<uint32_t> passage_doc;  // passage -> doc, for grouping and filters
     // Per document, derived from its metadata against this generation's tables.
     std::vector<uint32_t> doc_date;         // YYYYMMDD or 0
+    // Per metadata key, every (document, value) pair, in document order, with
+    // the value read as a number (NaN if it is not one) and as a date
+    // (YYYYMMDD, 0 if it is not one): what metadata filters scan.
+    struct MetaColumn {
+      std::vector<uint32_t> doc;
+      std::vector<std::string_view> value;  // into docs' metadata (documents are immutable)
+      std::vector<double> number;
+      std::vector<uint32_t> date;
+    };
+    std::map<std::string, MetaColumn, std::less<>> meta_columns;
     std::vector<uint8_t> doc_audience;      // Audience
     std::vector<uint32_t> doc_cancer_type;  // id into cancer_types; 0 = none
     std::vector<uint32_t> doc_corpus;       // id into corpora
@@ -107,6 +118,7 @@ struct Index::Impl {
 
     const StoredDoc& doc(uint32_t d) const { return *docs[d]; }
     void derive_lookup_tables();
+    void derive_meta_columns();  // filters.cc
     // What the features need of the vectors (the audience direction); after
     // every change of `vectors`.
     void derive_dense_tables();

@@ -58,44 +58,6 @@ Result<std::vector<lexical::ScoredPassage>> Index::Impl::State::dense_search(std
   }
 }
 
-Result<std::vector<uint8_t>> Index::Impl::State::compile_filters(const SearchFilters& f) const {
-  std::vector<uint8_t> audience_ok(3, f.audience.empty());
-  for (const auto& a : f.audience) {
-    const uint8_t code = audience_code(a);
-    if (code == kAudienceNone) {
-      return Status::invalid_argument("unknown audience filter '" + a + "' (use 'hp' or 'patient')");
-    }
-    audience_ok[code] = 1;
-  }
-  std::vector<uint8_t> corpus_ok(corpora.size(), f.corpus.empty());
-  for (const auto& c : f.corpus) {
-    auto it = std::lower_bound(corpora.begin(), corpora.end(), c);
-    if (it == corpora.end() || *it != c) {
-      return Status::invalid_argument("unknown corpus filter '" + c + "'; this index has: " + join(corpora, ", "));
-    }
-    corpus_ok[it - corpora.begin()] = 1;
-  }
-  std::vector<uint8_t> type_ok(cancer_types.size(), f.cancer_type.empty());
-  for (const auto& t : f.cancer_type) {
-    auto it = std::lower_bound(cancer_types.begin(), cancer_types.end(), t);
-    if (t.empty() || it == cancer_types.end() || *it != t) {
-      return Status::invalid_argument("unknown cancer type filter '" + t + "' (" +
-                                      std::to_string(cancer_types.size() - 1) + " types in this index)");
-    }
-    type_ok[it - cancer_types.begin()] = 1;
-  }
-  uint32_t after = 0;
-  if (!f.reviewed_after.empty()) {
-    after = date_number(f.reviewed_after);
-    if (after == 0) return Status::invalid_argument("reviewed_after must be a date YYYY-MM-DD, got '" + f.reviewed_after + "'");
-  }
-  std::vector<uint8_t> allowed(docs.size());
-  for (size_t d = 0; d < docs.size(); ++d) {
-    allowed[d] = audience_ok[doc_audience[d]] && corpus_ok[doc_corpus[d]] && type_ok[doc_cancer_type[d]] &&
-                 (after == 0 || doc_date[d] >= after);
-  }
-  return allowed;
-}
 
 
 rank::CorpusView Index::Impl::State::corpus_view() const {

@@ -373,12 +373,14 @@ bool parse_markdown(std::string_view text, Document* doc, LineError* err) {
         }
         items.push_back(decoded);
       }
+      if (!items.empty()) doc->metadata.push_back({key, items});
       if (key == "tags") doc->tags = std::move(items);
       continue;
     }
     if (std::string why = decode_scalar(value.scalar, &decoded); !why.empty()) {
       return fail(value.line, key + ": " + why);
     }
+    if (!decoded.empty()) doc->metadata.push_back({key, {decoded}});
     if (key == "title") {
       doc->title = decoded;
     } else if (key == "url") {
@@ -627,12 +629,42 @@ Result<std::vector<Document>> read_beir_jsonl(const fs::path& file, const std::s
         }
         doc.title.assign(sv);
       }
-      if (!obj["meta"].get(field) && !field.is_null()) {
-        if (!field.is_object()) {
-          why = "\"meta\" must be an object";
+      // BEIR's "metadata" (some exports say "meta"): kept as JSON text, and
+      // its scalar and list-of-scalar members as filterable fields.
+      simdjson::dom::element meta_field, metadata_field;
+      const bool has_meta = !obj["meta"].get(meta_field) && !meta_field.is_null();
+      const bool has_metadata = !obj["metadata"].get(metadata_field) && !metadata_field.is_null();
+      if (has_meta && has_metadata) {
+        why = "both \"meta\" and \"metadata\"";
+        break;
+      }
+      if (has_meta || has_metadata) {
+        field = has_meta ? meta_field : metadata_field;
+        const char* name = has_meta ? "\"meta\"" : "\"metadata\"";
+        simdjson::dom::object members;
+        if (field.get(members)) {
+          why = std::string(name) + " must be an object";
           break;
         }
         doc.meta_json = simdjson::minify(field);
+        for (auto [key, value] : members) {
+          MetaField f{std::string(key), {}};
+          auto add = [&f](simdjson::dom::element v) {
+            std::string_view s;
+            if (!v.get(s)) {
+              f.values.emplace_back(s);
+            } else if (v.is_number() || v.is_bool()) {
+              f.values.push_back(simdjson::minify(v));
+            }  // null, objects and arrays in arrays: not filterable values
+          };
+          simdjson::dom::array items;
+          if (!value.get(items)) {
+            for (auto item : items) add(item);
+          } else {
+            add(value);
+          }
+          if (!f.values.empty()) doc.metadata.push_back(std::move(f));
+        }
       }
     } while (false);
     if (why.empty() && !seen.insert(doc.doc_id).second) {

@@ -12,6 +12,16 @@ enum class DocFormat : uint8_t {
   kPlain = 1,     // body is plain text (BEIR abstracts)
 };
 
+// One metadata field of a document: a front matter entry (a single value or
+// a list) or a key of a JSONL record's metadata object. Values are text as
+// written: numbers and dates are compared as such by range filters
+// (SearchFilters::metadata).
+struct MetaField {
+  std::string key;
+  std::vector<std::string> values;
+  bool operator==(const MetaField&) const = default;
+};
+
 // Provenance and metadata travel with every passage cut from the document.
 struct Document {
   std::string doc_id;         // Markdown: path relative to the corpus root; BEIR: "_id"
@@ -22,7 +32,11 @@ struct Document {
   std::string audience;       // "hp" | "patient" | "" (derived from the URL, not the front matter)
   std::string cancer_type;    // "<type>" from a URL path "/types/<type>/...", "" otherwise
   std::vector<std::string> tags;  // front matter `tags`
-  std::string meta_json;      // BEIR `meta` as compact JSON text, "" when absent
+  std::string meta_json;      // BEIR `metadata` (or `meta`) as compact JSON text, "" when absent
+  // Every front matter entry (Markdown), or the scalar and list-of-scalar
+  // members of the JSONL metadata object (nested objects are left out), in
+  // the order written.
+  std::vector<MetaField> metadata;
   DocFormat format = DocFormat::kPlain;
   std::string body;           // Markdown without its front matter, or the BEIR `text`
 };

@@ -9,7 +9,9 @@ from typing import Callable, Iterable, Literal, Mapping, Sequence, Union
 
 PathLike = Union[str, os.PathLike[str]]
 CorpusSpec = Union[PathLike, tuple[str, PathLike]]
-FilterValue = Union[str, Sequence[str]]
+MetadataValue = Union[str, int, float, bool]
+# A value, any of several, or a range {"min": ..., "max": ...} (numbers or YYYY-MM-DD dates).
+FilterValue = Union[MetadataValue, Sequence[MetadataValue], Mapping[Literal["min", "max"], MetadataValue]]
 Mode = Literal["auto", "bm25", "dense", "hybrid", "rerank"]
 Level = Literal["passage", "document"]
 Fusion = Literal["convex", "rrf"]
@@ -88,6 +90,8 @@ class Hit:
     def tags(self) -> list[str]: ...
     @property
     def meta_json(self) -> str: ...
+    @property
+    def metadata(self) -> dict[str, list[str]]: ...
 
 class Index:
     """A passage index over one or more corpora: BM25, and passage vectors when built with

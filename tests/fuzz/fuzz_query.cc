@@ -5,6 +5,7 @@
 // further line is "key=value":
 //   audience= / cancer_type= / corpus=   filter values, separated by '|'
 //   reviewed_after=                      the date filter, as given
+//   filter=                              a filter in add_filter()'s text form (metadata keys too)
 //   k= candidates= max_per_document= rerank_depth= ef=   unsigned integers (wrap to 32 bits)
 //   level= mode= fusion= index=          enum choices, taken modulo their count
 //                                        (index: 0 flat vectors, 1 HNSW vectors, 2 no vectors)
@@ -47,6 +48,8 @@ io::Document markdown(std::string id, std::string url, std::string reviewed, std
   d.format = io::DocFormat::kMarkdown;
   d.body = std::move(body);
   io::derive_from_url(d.url, &d.audience, &d.cancer_type);
+  if (!d.last_reviewed.empty()) d.metadata.push_back({"lastReviewed", {d.last_reviewed}});
+  d.metadata.push_back({"words", {std::to_string(d.body.size() / 6), "many"}});
   return d;
 }
 
@@ -147,6 +150,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     else if (key == "cancer_type") o.filters.cancer_type = split(value, '|');
     else if (key == "corpus") o.filters.corpus = split(value, '|');
     else if (key == "reviewed_after") o.filters.reviewed_after = value;
+    else if (key == "filter") (void)add_filter(value, &o.filters);  // a malformed one adds nothing
     else if (key == "k") o.k = to_u32(value);
     else if (key == "candidates") o.candidates = to_u32(value);
     else if (key == "max_per_document") o.max_per_document = to_u32(value);
@@ -190,6 +194,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(f.corpus.empty() || contains(f.corpus, h.corpus), "corpus filter ignored");
     FUZZ_CHECK(f.reviewed_after.empty() || (!h.last_reviewed.empty() && h.last_reviewed >= f.reviewed_after.substr(0, 10)),
                "reviewed_after filter ignored: " + h.last_reviewed);
+    for (const auto& m : f.metadata) {
+      const bool has = std::any_of(h.metadata.begin(), h.metadata.end(), [&](const io::MetaField& x) { return x.key == m.key; });
+      FUZZ_CHECK(has, "a hit without the filtered metadata key " + m.key);
+    }
     const std::string key = h.corpus + "/" + h.doc_id;
     if (o.level == ResultLevel::kDocument) FUZZ_CHECK(docs.insert(key).second, "a document twice at document level");
     if (fused && o.level == ResultLevel::kPassage && o.max_per_document > 0) {

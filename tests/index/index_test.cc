@@ -212,7 +212,7 @@ TEST_F(IndexPersistence, CorruptOrTruncatedFilesAreRefused) {
   {
     std::ifstream in(gen / "manifest.json");
     std::string m((std::istreambuf_iterator<char>(in)), {});
-    const auto at = m.find("\"version\": 2");
+    const auto at = m.find("\"version\": 3");
     ASSERT_NE(at, std::string::npos);
     m.replace(at, 12, "\"version\": 99");
     std::ofstream(gen / "manifest.json", std::ios::trunc) << m;

@@ -214,8 +214,9 @@ TEST(OptionsTest, OutOfRangeOptionsFailTheBuild) {
   EXPECT_TRUE(validate(unstemmed).is_ok());
 }
 
-// An index saved by a build before options were all saved (format version 1)
-// is refused with a message that says what to do.
+// An index saved by an older build (format version 1: before every option
+// was saved; 2: before documents had metadata) is refused with a message that
+// says what to do.
 TEST(OptionsTest, VersionOneIndexIsRefusedWithAReason) {
   auto built = Index::build(corpus("c", 4, 1), BuildOptions{});
   ASSERT_TRUE(built.is_ok());
@@ -230,14 +231,17 @@ TEST(OptionsTest, VersionOneIndexIsRefusedWithAReason) {
     std::ifstream in(manifest);
     text.assign(std::istreambuf_iterator<char>(in), {});
   }
-  const size_t at = text.find("\"version\": 2");
+  const size_t at = text.find("\"version\": 3");
   ASSERT_NE(at, std::string::npos) << text;
-  text.replace(at, 12, "\"version\": 1");
-  std::ofstream(manifest) << text;
-  auto loaded = Index::load(dir);
-  ASSERT_FALSE(loaded.is_ok());
-  EXPECT_EQ(loaded.status().code(), StatusCode::kCorrupt);
-  EXPECT_NE(loaded.status().message().find("build the index again"), std::string::npos) << loaded.status().to_string();
+  for (const char* older : {"\"version\": 1", "\"version\": 2"}) {
+    std::string old_text = text;
+    old_text.replace(at, 12, older);
+    std::ofstream(manifest) << old_text;
+    auto loaded = Index::load(dir);
+    ASSERT_FALSE(loaded.is_ok());
+    EXPECT_EQ(loaded.status().code(), StatusCode::kCorrupt);
+    EXPECT_NE(loaded.status().message().find("build the index again"), std::string::npos) << loaded.status().to_string();
+  }
   fs::remove_all(dir);
 }
 

@@ -81,6 +81,26 @@ TEST(FrontMatterTest, ParsesFieldsAndIgnoresAudienceLevel) {
   EXPECT_EQ(doc.body, "\n# Malignant Mesothelioma Treatment (PDQ®) - NCI\n\nBody text.\n");
 }
 
+// Every front matter entry is a metadata field (lists as lists, scalars as
+// one value, empty ones left out), in the order written.
+TEST(FrontMatterTest, EveryEntryIsAMetadataField) {
+  Document doc;
+  ASSERT_TRUE(parse_markdown_document(kMesoPage, &doc).is_ok());
+  const std::vector<MetaField> want = {
+      {"audienceLevel", {"patient"}},
+      {"cancerTypes", {"mesothelioma", "lung"}},
+      {"lastReviewed", {"2025-12-30"}},
+      {"tags", {"pdq", "treatment"}},
+      {"title", {"Malignant Mesothelioma Treatment (PDQ®) - NCI"}},
+      {"url", {"https://www.cancer.gov/types/mesothelioma/hp/mesothelioma-treatment-pdq"}},
+      {"version", {"v1"}},
+  };
+  EXPECT_EQ(doc.metadata, want);
+  Document quoted;
+  ASSERT_TRUE(parse_markdown_document("---\nempty:\nyear: '2019'\nflow: [a, 'b c']\n---\nx\n", &quoted).is_ok());
+  EXPECT_EQ(quoted.metadata, (std::vector<MetaField>{{"year", {"2019"}}, {"flow", {"a", "b c"}}}));
+}
+
 TEST(FrontMatterTest, QuotesFoldedLinesFlowListsAndComments) {
   const std::string text =
       "---\r\n"
@@ -311,6 +331,32 @@ TEST(BeirTest, ParsesDocuments) {
   EXPECT_EQ(c.title, "");
   EXPECT_EQ(c.body, "No title field. \u00e9\n");
   EXPECT_EQ(c.meta_json, "");
+}
+
+// The JSONL metadata object ("metadata", as BEIR writes it, or "meta"):
+// strings, numbers and booleans as text, arrays of them as lists; null,
+// nested objects and arrays in arrays are not filterable and left out.
+TEST(BeirTest, MetadataMembersAreFields) {
+  TempDir dir;
+  const fs::path file = dir.write(
+      "c/corpus.jsonl",
+      "{\"_id\": \"a\", \"text\": \"x\", \"metadata\": {\"year\": 2011, \"score\": 1.5, \"open\": true, "
+      "\"journal\": \"Cell\", \"mesh\": [\"Apoptosis\", 3, null, [\"deep\"]], \"none\": null, "
+      "\"nested\": {\"k\": \"v\"}, \"empty\": []}}\n"
+      "{\"_id\": \"b\", \"text\": \"y\", \"meta\": {\"year\": \"2019-05-01\"}}\n");
+  auto docs = read_beir_jsonl(file, "c", {}, nullptr);
+  ASSERT_TRUE(docs.is_ok()) << docs.status().to_string();
+  ASSERT_EQ(docs->size(), 2u);
+  const std::vector<MetaField> want = {
+      {"year", {"2011"}}, {"score", {"1.5"}}, {"open", {"true"}}, {"journal", {"Cell"}}, {"mesh", {"Apoptosis", "3"}}};
+  EXPECT_EQ((*docs)[0].metadata, want);
+  EXPECT_NE((*docs)[0].meta_json.find("\"nested\":{\"k\":\"v\"}"), std::string::npos);  // the JSON keeps everything
+  EXPECT_EQ((*docs)[1].metadata, (std::vector<MetaField>{{"year", {"2019-05-01"}}}));
+  const fs::path both = dir.write("d/corpus.jsonl", "{\"_id\": \"a\", \"text\": \"x\", \"meta\": {}, \"metadata\": {}}\n");
+  auto refused = read_beir_jsonl(both, "d", {}, nullptr);
+  ASSERT_FALSE(refused.is_ok());
+  EXPECT_NE(refused.status().message().find("both \"meta\" and \"metadata\""), std::string::npos)
+      << refused.status().to_string();
 }
 
 TEST(BeirTest, MalformedLinesNameFileAndLine) {

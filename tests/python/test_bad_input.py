@@ -654,7 +654,7 @@ def _damage_variants(saved):
         ("CURRENT deleted", lambda d: (d / "CURRENT").unlink()),
         ("manifest not a medsearch one", replace(f"{gen.name}/manifest.json", b'{"format": "other", "version": 1}')),
         ("manifest future version", lambda d: (d / gen.name / "manifest.json").write_text(
-            (d / gen.name / "manifest.json").read_text().replace('"version": 2', '"version": 99'))),
+            (d / gen.name / "manifest.json").read_text().replace('"version": 3', '"version": 99'))),
         ("manifest huge sizes", lambda d: (d / gen.name / "manifest.json").write_text(
             (d / gen.name / "manifest.json").read_text().replace('"bytes": ', '"bytes": 9999999999'))),
         ("manifest bytes negative", lambda d: (d / gen.name / "manifest.json").write_text(
