@@ -621,9 +621,7 @@ void init_index(py::module_& m) {
             return hit;
           }, py::arg("number"), "The passage with this internal number (0 <= number < len(index)).")
       .def("clean_text", [](const Index& self, const std::string& doc_id) {
-            auto text = self.clean_text_of(doc_id);
-            if (!text) throw py::key_error("unknown doc_id '" + doc_id + "'");
-            return std::move(text).value();
+            return unwrap(self.clean_text_of(doc_id));
           }, py::arg("doc_id"), "The cleaned text that passage spans point into.")
       .def(
           "add",
@@ -659,7 +657,6 @@ void init_index(py::module_& m) {
               py::gil_scoped_release release;
               st = self.remove(ids, corpus);
             }
-            if (st.code() == StatusCode::kNotFound) throw py::key_error(st.message());
             check(st);
           },
           py::arg("doc_ids"), py::kw_only(), py::arg("corpus") = "",

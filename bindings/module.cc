@@ -14,6 +14,7 @@ void raise(const Status& status) {
   switch (status.code()) {
     case StatusCode::kInvalidArgument: throw py::value_error(msg);
     case StatusCode::kNotFound: PyErr_SetString(PyExc_FileNotFoundError, msg.c_str()); break;
+    case StatusCode::kUnknownId: PyErr_SetString(PyExc_KeyError, msg.c_str()); break;
     case StatusCode::kCorrupt: PyErr_SetString(corrupt_error.ptr(), msg.c_str()); break;
     case StatusCode::kIoError: PyErr_SetString(PyExc_OSError, msg.c_str()); break;
     default: PyErr_SetString(PyExc_RuntimeError, msg.c_str()); break;

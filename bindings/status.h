@@ -7,7 +7,7 @@
 
 namespace medsearch::bindings {
 
-// Raises: kInvalidArgument -> ValueError, kNotFound -> FileNotFoundError,
+// Raises: kInvalidArgument -> ValueError, kNotFound -> FileNotFoundError, kUnknownId -> KeyError,
 // kCorrupt -> medsearch.CorruptIndexError (a ValueError), kIoError -> OSError,
 // anything else -> RuntimeError. Call with the GIL held.
 [[noreturn]] void raise(const Status& status);

@@ -15,10 +15,11 @@ namespace medsearch {
 enum class StatusCode {
   kOk = 0,
   kInvalidArgument,  // bad input from the caller: empty query, wrong shape, bad option
-  kNotFound,         // unknown id, missing file
+  kNotFound,         // a missing file or directory
   kCorrupt,          // a file that exists but fails parsing, checksums or version checks
   kIoError,          // the operating system refused a read or write
   kInternal,         // a bug: an invariant that should have held did not
+  kUnknownId,        // an id the index does not hold (a doc_id to remove, to look up)
 };
 
 class [[nodiscard]] Status {
@@ -29,6 +30,7 @@ class [[nodiscard]] Status {
   static Status ok() { return {}; }
   static Status invalid_argument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
   static Status not_found(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
+  static Status unknown_id(std::string m) { return {StatusCode::kUnknownId, std::move(m)}; }
   static Status corrupt(std::string m) { return {StatusCode::kCorrupt, std::move(m)}; }
   static Status io_error(std::string m) { return {StatusCode::kIoError, std::move(m)}; }
   static Status internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
@@ -71,8 +73,8 @@ class [[nodiscard]] Result {
 };
 
 inline std::string Status::to_string() const {
-  static constexpr const char* kNames[] = {"OK", "InvalidArgument", "NotFound",
-                                           "Corrupt", "IoError", "Internal"};
+  static constexpr const char* kNames[] = {"OK",      "InvalidArgument", "NotFound", "Corrupt",
+                                           "IoError", "Internal",        "UnknownId"};
   if (is_ok()) return "OK";
   return std::string(kNames[static_cast<int>(code_)]) + ": " + message_;
 }

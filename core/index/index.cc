@@ -514,7 +514,7 @@ Status Index::remove(std::span<const std::string> doc_ids, std::string_view corp
   for (const auto& id : doc_ids) {
     auto it = by_id.find(id);
     if (it == by_id.end()) {
-      return Status::not_found("no document '" + id + "'" +
+      return Status::unknown_id("no document '" + id + "'" +
                                (corpus.empty() ? std::string() : " in corpus '" + std::string(corpus) + "'"));
     }
     if (it->second.size() > 1) {
@@ -589,7 +589,7 @@ Result<std::string> Index::clean_text_of(std::string_view doc_id) const {
   for (const auto& d : s->docs) {
     if (d->meta.doc_id == doc_id) return d->clean_text;
   }
-  return Status::not_found("unknown doc_id '" + std::string(doc_id) + "'");
+  return Status::unknown_id("unknown doc_id '" + std::string(doc_id) + "'");
 }
 const BuildOptions& Index::options() const { return impl_->options; }
 

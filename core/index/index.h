@@ -280,7 +280,7 @@ class Index {
   // Removes documents and their passages by doc_id. `corpus` empty: each
   // doc_id must name one document in the index (a doc_id present in several
   // corpora is an error that asks for the corpus); else only that corpus is
-  // searched. Errors (nothing changes): no ids, an unknown id (kNotFound), an
+  // searched. Errors (nothing changes): no ids, an unknown id (kUnknownId), an
   // id given twice, removing every passage of the index. Cost: O(passages) as
   // for add(). The removed passages' rows leave the dense index when no
   // search of an older generation can still need them, and the index is
@@ -338,7 +338,7 @@ class Index {
   uint32_t document_of(uint32_t p) const;
   std::string doc_id(uint32_t doc) const;
   std::string clean_text(uint32_t doc) const;
-  // The clean text of the document with this doc_id (any corpus), if present.
+  // The clean text of the document with this doc_id (any corpus); kUnknownId if absent.
   Result<std::string> clean_text_of(std::string_view doc_id) const;
   IndexStats stats() const;
   const BuildOptions& options() const;

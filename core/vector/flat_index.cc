@@ -195,7 +195,7 @@ Status FlatIndex::remove(std::span<const DocId> ids) {
   std::sort(sorted.begin(), sorted.end());
   for (size_t i = 0; i < sorted.size(); ++i) {
     if (i > 0 && sorted[i] == sorted[i - 1]) return Status::invalid_argument("id " + std::to_string(sorted[i]) + " given twice");
-    if (!ids_.contains(sorted[i])) return Status::invalid_argument("id " + std::to_string(sorted[i]) + " is not in the index");
+    if (!ids_.contains(sorted[i])) return Status::unknown_id("id " + std::to_string(sorted[i]) + " is not in the index");
   }
   std::unique_lock lock(mu_);
   for (uint32_t slot : ids_.erase(sorted)) deleted_[slot] = 1;

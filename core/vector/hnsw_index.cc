@@ -594,7 +594,7 @@ Status HnswIndex::remove(std::span<const DocId> ids) {
   std::sort(sorted.begin(), sorted.end());
   for (size_t i = 0; i < sorted.size(); ++i) {
     if (i > 0 && sorted[i] == sorted[i - 1]) return Status::invalid_argument("id " + std::to_string(sorted[i]) + " given twice");
-    if (!m.ids.contains(sorted[i])) return Status::invalid_argument("id " + std::to_string(sorted[i]) + " is not in the index");
+    if (!m.ids.contains(sorted[i])) return Status::unknown_id("id " + std::to_string(sorted[i]) + " is not in the index");
   }
   std::unique_lock lock(m.mu);
   for (uint32_t node : m.ids.erase(sorted)) m.graph->markDeletedInternal(node);

@@ -210,11 +210,11 @@ TEST_P(IndexMutation, ErrorsAreClearAndChangeNothing) {
   fails(index->add({unique_document("x"), unique_document("x")}), StatusCode::kInvalidArgument, "duplicate doc_id 'x'");
   fails(index->add({model[1]}), StatusCode::kInvalidArgument, "already in corpus");
   fails(index->remove(std::vector<std::string>{}), StatusCode::kInvalidArgument, "no doc_ids");
-  fails(index->remove(std::vector<std::string>{"a1", "nope"}), StatusCode::kNotFound, "no document 'nope'");
+  fails(index->remove(std::vector<std::string>{"a1", "nope"}), StatusCode::kUnknownId, "no document 'nope'");
   fails(index->remove(std::vector<std::string>{"a1", "a1"}), StatusCode::kInvalidArgument, "given twice");
   fails(index->remove(std::vector<std::string>{"a0"}), StatusCode::kInvalidArgument, "name the corpus");
-  fails(index->remove(std::vector<std::string>{"a1"}, "other"), StatusCode::kNotFound, "in corpus 'other'");
-  fails(index->remove(ids_of(model), "papers"), StatusCode::kNotFound, "no document");
+  fails(index->remove(std::vector<std::string>{"a1"}, "other"), StatusCode::kUnknownId, "in corpus 'other'");
+  fails(index->remove(ids_of(model), "papers"), StatusCode::kUnknownId, "no document");
   EXPECT_EQ(index->generation(), 1u);
   EXPECT_EQ(answers(*index), before);
   // Removing everything leaves no index to search.

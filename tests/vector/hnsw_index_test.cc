@@ -204,7 +204,7 @@ TEST_P(HnswTypesTest, RemoveAndCompact) {
   const Results c = run(*index, d.query_view(), {.k = 10, .ef = 80});
   EXPECT_GE(testing::recall_at_k(c.ids, r.ids, d.nq(), 10), 0.95);
   for (DocId id : c.ids) EXPECT_EQ(id % 2, 1u);
-  EXPECT_EQ(index->remove(std::vector<DocId>{0}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(index->remove(std::vector<DocId>{0}).code(), StatusCode::kUnknownId);
   // A removed id can be added again.
   ASSERT_TRUE(index->add({d.base.data(), 1, d.dim, d.dim}, std::vector<DocId>{0}).is_ok());
   EXPECT_TRUE(index->contains(0));
