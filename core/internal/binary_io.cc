@@ -20,6 +20,8 @@ std::string checksum_hex(std::string_view data) {
 Result<std::string> read_file(const std::filesystem::path& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return Status::not_found("no such file: " + path.string());
+  // A directory opens as a stream whose size reads as huge.
+  if (std::filesystem::is_directory(path, ec)) return Status::io_error(path.string() + " is a directory, not a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::io_error("cannot open " + path.string());
   std::string data;
@@ -55,7 +57,10 @@ Status write_file_atomic(const std::filesystem::path& path, std::string_view dat
     }
     done += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  const bool synced = ::fsync(fd) == 0;
+  const int sync_errno = errno;
+  if (::close(fd) != 0 || !synced) {  // close whether or not fsync failed
+    if (!synced) errno = sync_errno;
     Status st = errno_status("cannot flush", tmp);
     ::unlink(tmp.c_str());
     return st;

@@ -82,7 +82,7 @@ class BinaryReader {
   Status get_strings(std::vector<std::string>* v) {
     uint32_t n = 0;
     MEDSEARCH_RETURN_IF_ERROR(get(&n));
-    if (n > data_.size() - pos_) return truncated();  // each string takes >= 4 bytes
+    if (n > (data_.size() - pos_) / 4) return truncated();  // each string takes >= 4 bytes
     v->resize(n);
     for (auto& s : *v) MEDSEARCH_RETURN_IF_ERROR(get_string(&s));
     return Status::ok();

@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "core/internal/binary_io.h"
@@ -141,8 +142,12 @@ Status FileWriter::write(const void* data, size_t n) {
 
 Status FileWriter::align(size_t a) {
   static const char zeros[64] = {};
-  const size_t pad = (a - offset_ % a) % a;
-  return pad ? write(zeros, pad) : Status::ok();
+  for (size_t pad = (a - offset_ % a) % a; pad > 0;) {  // any alignment, 64 zeros at a time
+    const size_t n = std::min(pad, sizeof(zeros));
+    MEDSEARCH_RETURN_IF_ERROR(write(zeros, n));
+    pad -= n;
+  }
+  return Status::ok();
 }
 
 Status FileWriter::finish() {
