@@ -138,11 +138,11 @@ const Reference& reference() {
 
 // The manifest with `name`'s entry made to describe `content`.
 std::string manifest_for(std::string manifest, const std::string& name, std::string_view content) {
-  const std::string key = "\"" + name + "\": {\"bytes\": ";
+  const std::string key = "\"" + name + "\": {";
   const size_t at = manifest.find(key);
   FUZZ_CHECK(at != std::string::npos, "no manifest entry for " + name);
   const size_t end = manifest.find('}', at);
-  const std::string entry = key + std::to_string(content.size()) + ", \"xxh64\": \"" +
+  const std::string entry = key + "\"bytes\": " + std::to_string(content.size()) + ", \"xxh64\": \"" +
                             internal::checksum_hex(content) + "\"";
   return manifest.replace(at, end - at, entry);
 }
