@@ -40,13 +40,7 @@ struct PipelineArgs {
   float mmr = SearchOptions{}.mmr_lambda;
 
   void apply(SearchOptions* o) const {
-    if (fusion == "convex") {
-      o->fusion = Fusion::kConvex;
-    } else if (fusion == "rrf") {
-      o->fusion = Fusion::kRrf;
-    } else {
-      throw py::value_error("fusion must be 'convex' or 'rrf', got '" + fusion + "'");
-    }
+    o->fusion = unwrap(parse_fusion(fusion));
     if (bm25_weight) o->convex_weight = *bm25_weight;
     if (candidates < 1) throw py::value_error("candidates must be at least 1");
     o->candidates = candidates;
@@ -56,16 +50,6 @@ struct PipelineArgs {
     o->explain = o->mode == SearchMode::kHybrid || o->mode == SearchMode::kRerank;  // features come free there
   }
 };
-
-const char* mode_name(SearchMode m) {
-  switch (m) {
-    case SearchMode::kBm25: return "bm25";
-    case SearchMode::kDense: return "dense";
-    case SearchMode::kHybrid: return "hybrid";
-    case SearchMode::kRerank: return "rerank";
-  }
-  return "?";
-}
 
 struct PyHit {
   std::shared_ptr<const Index> index;
@@ -125,15 +109,6 @@ py::object feature_dict(const rank::FeatureVector& values) {
   py::dict d;
   for (uint32_t i = 0; i < values.size(); ++i) d[py::str(std::string(rank::feature_names()[i]))] = values[i];
   return d;
-}
-
-SearchMode parse_mode(const std::string& mode, const Index& index) {
-  if (mode == "auto") return index.has_vectors() ? SearchMode::kRerank : SearchMode::kBm25;
-  if (mode == "rerank") return SearchMode::kRerank;
-  if (mode == "bm25") return SearchMode::kBm25;
-  if (mode == "dense") return SearchMode::kDense;
-  if (mode == "hybrid") return SearchMode::kHybrid;
-  throw py::value_error("mode must be 'auto', 'bm25', 'dense', 'hybrid' or 'rerank', got '" + mode + "'");
 }
 
 // The encoder argument: an Encoder, None, or "auto" (the encoder of the model
@@ -238,13 +213,7 @@ SearchOptions make_options(int64_t k, const Index& index, const std::optional<py
   SearchOptions o;
   if (k < 1) throw py::value_error("k must be at least 1, got " + std::to_string(k));
   o.k = static_cast<uint32_t>(std::clamp<int64_t>(k, 1, std::max<int64_t>(1, index.num_passages())));
-  if (level == "passage") {
-    o.level = ResultLevel::kPassage;
-  } else if (level == "doc" || level == "document") {
-    o.level = ResultLevel::kDocument;
-  } else {
-    throw py::value_error("level must be 'passage' or 'doc', got '" + level + "'");
-  }
+  o.level = unwrap(parse_level(level));
   if (filters) {
     for (auto [key_obj, value] : *filters) {
       const std::string key = py::str(key_obj);
@@ -514,7 +483,7 @@ void init_index(py::module_& m) {
              const std::optional<py::array_t<float, py::array::c_style | py::array::forcecast>>& query_vector,
              const PipelineArgs& pipeline) {
             SearchOptions opt = make_options(k, *self, filters, level);
-            opt.mode = parse_mode(mode, *self);
+            opt.mode = self->resolve_mode(unwrap(parse_mode(mode)));
             pipeline.apply(&opt);
             if (query_vector) {
               if (query_vector->ndim() != 1) throw py::value_error("query_vector must be 1-d");
@@ -531,7 +500,7 @@ void init_index(py::module_& m) {
             }
             auto r = unwrap(std::move(response));
             return results(wrap(self, std::move(r.hits), std::move(info), r.generation), r.coverage,
-                           mode_name(opt.mode));
+                           mode_name(r.mode));
           },
           py::arg("query"), py::arg("k") = 10, py::arg("filters") = py::none(), py::arg("level") = "passage",
           py::arg("mode") = "auto", py::arg("query_vector") = py::none(), py::kw_only(),
@@ -550,7 +519,7 @@ void init_index(py::module_& m) {
              const std::optional<py::dict>& filters, const std::string& level, const std::string& mode,
              const PipelineArgs& pipeline) {
             SearchOptions opt = make_options(k, *self, filters, level);
-            opt.mode = parse_mode(mode, *self);
+            opt.mode = self->resolve_mode(unwrap(parse_mode(mode)));
             pipeline.apply(&opt);
             Result<std::vector<SearchResponse>> responses = Status::internal("not searched");
             {

@@ -177,19 +177,9 @@ Result<std::unique_ptr<Index>> open_index(const std::string& dir, const std::str
   auto index = Index::load(dir);
   if (!index) return index.status();
   const bool dense = (*index)->has_vectors();
-  if (mode_name == "auto") {
-    *mode = dense ? SearchMode::kRerank : SearchMode::kBm25;
-  } else if (mode_name == "rerank") {
-    *mode = SearchMode::kRerank;
-  } else if (mode_name == "bm25") {
-    *mode = SearchMode::kBm25;
-  } else if (mode_name == "dense") {
-    *mode = SearchMode::kDense;
-  } else if (mode_name == "hybrid") {
-    *mode = SearchMode::kHybrid;
-  } else {
-    return Status::invalid_argument("--mode must be bm25, dense, hybrid, rerank or auto, got '" + mode_name + "'");
-  }
+  auto parsed = parse_mode(mode_name);
+  if (!parsed) return parsed.status();
+  *mode = (*index)->resolve_mode(*parsed);
   if (*mode != SearchMode::kBm25) {
     if (!dense) return Status::invalid_argument("this index has no passage vectors; use --mode bm25 or rebuild it");
     // The model the index's vectors were made with, unless --model-dir says otherwise.
@@ -223,25 +213,15 @@ void add_pipeline_options(CLI::App* cmd, PipelineFlags* flags, SearchOptions* o)
 }
 
 Status apply_pipeline_flags(const PipelineFlags& flags, Index* index, SearchOptions* o) {
-  if (flags.fusion == "convex") {
-    o->fusion = Fusion::kConvex;
-  } else if (flags.fusion == "rrf") {
-    o->fusion = Fusion::kRrf;
-  } else {
-    return Status::invalid_argument("--fusion must be convex or rrf, got '" + flags.fusion + "'");
-  }
+  auto fusion = parse_fusion(flags.fusion);
+  if (!fusion) return fusion.status();
+  o->fusion = *fusion;
   if (!flags.reranker.empty()) {
     auto model = rank::Reranker::load(flags.reranker);
     if (!model) return model.status();
     index->set_reranker(std::move(model).value());
   }
   return Status::ok();
-}
-
-Result<ResultLevel> parse_level(const std::string& level) {
-  if (level == "doc" || level == "document") return ResultLevel::kDocument;
-  if (level == "passage") return ResultLevel::kPassage;
-  return Status::invalid_argument("--level must be doc or passage, got '" + level + "'");
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // filters.cc: which documents a search may return. The fields every index
 // derives (audience, cancer type, corpus, review date) and any metadata key
 // of the documents (SearchFilters::metadata), compiled per query into one
-// allowed flag per document; and add_filter(), the text form of a filter.
+// allowed flag per document; and the text forms of search options the CLI and
+// the Python module pass on: add_filter(), parse_mode(), parse_level(), parse_fusion().
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -145,6 +146,37 @@ Result<std::vector<uint8_t>> Index::Impl::State::compile_filters(const SearchFil
     for (size_t d = 0; d < docs.size(); ++d) allowed[d] &= meets[d];
   }
   return allowed;
+}
+
+Result<SearchMode> parse_mode(std::string_view name) {
+  for (SearchMode m : {SearchMode::kAuto, SearchMode::kBm25, SearchMode::kDense, SearchMode::kHybrid, SearchMode::kRerank}) {
+    if (name == mode_name(m)) return m;
+  }
+  return Status::invalid_argument("mode must be 'auto', 'bm25', 'dense', 'hybrid' or 'rerank', got '" +
+                                  std::string(name) + "'");
+}
+
+const char* mode_name(SearchMode mode) {
+  switch (mode) {
+    case SearchMode::kBm25: return "bm25";
+    case SearchMode::kDense: return "dense";
+    case SearchMode::kHybrid: return "hybrid";
+    case SearchMode::kRerank: return "rerank";
+    case SearchMode::kAuto: return "auto";
+  }
+  return "?";
+}
+
+Result<ResultLevel> parse_level(std::string_view name) {
+  if (name == "passage") return ResultLevel::kPassage;
+  if (name == "doc" || name == "document") return ResultLevel::kDocument;
+  return Status::invalid_argument("level must be 'passage' or 'doc', got '" + std::string(name) + "'");
+}
+
+Result<Fusion> parse_fusion(std::string_view name) {
+  if (name == "convex") return Fusion::kConvex;
+  if (name == "rrf") return Fusion::kRrf;
+  return Status::invalid_argument("fusion must be 'convex' or 'rrf', got '" + std::string(name) + "'");
 }
 
 Status add_filter(std::string_view spec, SearchFilters* f) {

@@ -117,11 +117,21 @@ enum class ResultLevel { kPassage, kDocument };
 
 // Which retrievers answer: BM25 alone, the dense encoder alone, both fused
 // (`fusion`) over their top `candidates` passages, or both fused and then
-// reranked by the learned reranker (core/rank/reranker.h), the default.
-enum class SearchMode : uint8_t { kBm25 = 0, kDense = 1, kHybrid = 2, kRerank = 3 };
+// reranked by the learned reranker (core/rank/reranker.h). kAuto: rerank on
+// an index with passage vectors, else BM25 (Index::resolve_mode()), what the
+// CLI and the Python module ask for unless told otherwise.
+enum class SearchMode : uint8_t { kBm25 = 0, kDense = 1, kHybrid = 2, kRerank = 3, kAuto = 4 };
 
 // How hybrid and rerank modes merge the two candidate lists (core/rank/fusion.h).
 enum class Fusion : uint8_t { kRrf = 0, kConvex = 1 };
+
+// The names the CLI and the Python module give modes, levels and fusions:
+// "auto", "bm25", "dense", "hybrid", "rerank"; "passage", "doc" (or
+// "document"); "convex", "rrf". InvalidArgument naming the choices otherwise.
+Result<SearchMode> parse_mode(std::string_view name);
+const char* mode_name(SearchMode mode);
+Result<ResultLevel> parse_level(std::string_view name);
+Result<Fusion> parse_fusion(std::string_view name);
 
 struct SearchOptions {
   uint32_t k = 10;
@@ -205,6 +215,7 @@ struct ScoredHit {
 // and without hits: the other modes are not calibrated).
 struct SearchResponse {
   std::vector<ScoredHit> hits;
+  SearchMode mode = SearchMode::kBm25;  // the mode that answered (kAuto resolved)
   float coverage = std::numeric_limits<float>::quiet_NaN();
   uint64_t generation = 0;  // the generation searched (Index::generation())
 };
@@ -310,6 +321,10 @@ class Index {
   // The share of the query's analysed tokens this index does not know (a
   // coverage feature, reranker.h); 0 for a query without tokens.
   float unknown_share(std::string_view query) const;
+
+  // kAuto as this index answers it: kRerank with passage vectors, else kBm25;
+  // any other mode as it is.
+  SearchMode resolve_mode(SearchMode mode) const;
 
   // The reranker of the rerank mode: the built-in model unless replaced.
   // Not safe to call while other threads search.

@@ -195,12 +195,18 @@ Result<std::vector<rank::Candidate>> Index::Impl::pool(const State& s, const Que
 }
 
 Result<SearchResponse> Index::Impl::run(const State& s, std::string_view query, const SearchOptions& options) const {
+  if (options.mode == SearchMode::kAuto) {  // as this generation answers it
+    SearchOptions resolved = options;
+    resolved.mode = s.dim ? SearchMode::kRerank : SearchMode::kBm25;
+    return run(s, query, resolved);
+  }
   Query q;
   MEDSEARCH_RETURN_IF_ERROR(prepare(s, query, options, {}, &q));
   const bool doc_level = options.level == ResultLevel::kDocument;
   const lexical::Bm25Index& bm25 = *s.bm25;
   SearchResponse response;
   response.generation = s.generation;
+  response.mode = options.mode;
   auto scored_hits = [&](const std::vector<lexical::ScoredPassage>& ranked) {
     for (const auto& r : ranked) {
       ScoredHit h;
@@ -291,10 +297,15 @@ Result<SearchResponse> Index::Impl::run(const State& s, std::string_view query, 
 
 Result<std::vector<rank::Candidate>> Index::candidate_pool(std::string_view query, const SearchOptions& options,
                                                            std::span<const uint32_t> exclude_documents) const {
+  const auto s = impl_->current();
+  if (options.mode == SearchMode::kAuto && s->dim) {
+    SearchOptions resolved = options;
+    resolved.mode = SearchMode::kRerank;
+    return candidate_pool(query, resolved, exclude_documents);
+  }
   if (options.mode != SearchMode::kHybrid && options.mode != SearchMode::kRerank) {
     return Status::invalid_argument("candidate pools belong to the hybrid and rerank modes");
   }
-  const auto s = impl_->current();
   Impl::Query q;
   MEDSEARCH_RETURN_IF_ERROR(impl_->prepare(*s, query, options, exclude_documents, &q));
   return impl_->pool(*s, q, options, std::max(options.candidates, options.k));
@@ -327,6 +338,11 @@ Result<std::vector<ScoredHit>> Index::search_scored(std::string_view query, cons
   auto response = impl_->run(*impl_->current(), query, options);
   if (!response) return response.status();
   return std::move(response->hits);
+}
+
+SearchMode Index::resolve_mode(SearchMode mode) const {
+  if (mode != SearchMode::kAuto) return mode;
+  return has_vectors() ? SearchMode::kRerank : SearchMode::kBm25;
 }
 
 void Index::set_reranker(std::shared_ptr<const rank::Reranker> reranker) {

@@ -157,7 +157,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     else if (key == "rerank_depth") o.rerank_depth = to_u32(value);
     else if (key == "ef") o.ef = to_u32(value);
     else if (key == "level") o.level = to_u32(value) % 2 ? ResultLevel::kDocument : ResultLevel::kPassage;
-    else if (key == "mode") o.mode = static_cast<SearchMode>(to_u32(value) % 4);
+    else if (key == "mode") o.mode = static_cast<SearchMode>(to_u32(value) % 5);  // kAuto included
     else if (key == "fusion") o.fusion = static_cast<Fusion>(to_u32(value) % 2);
     else if (key == "index") kind = static_cast<int>(to_u32(value) % 3);
     else if (key == "convex") o.convex_weight = std::strtof(value.c_str(), nullptr);
@@ -178,7 +178,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   const auto& hits = *result;
-  const bool fused = o.mode == SearchMode::kHybrid || o.mode == SearchMode::kRerank;
+  const SearchMode mode = index.resolve_mode(o.mode);
+  const bool fused = mode == SearchMode::kHybrid || mode == SearchMode::kRerank;
   FUZZ_CHECK(hits.size() <= o.k && hits.size() <= index.num_passages(), "more hits than k");
   std::set<std::string> docs;
   std::map<std::string, uint32_t> per_doc;
