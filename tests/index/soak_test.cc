@@ -344,6 +344,12 @@ void run_vector_soak(vx::IndexKind kind, double seconds, const char* label) {
   const auto start = Clock::now();
   size_t searches_start = 0;
   const auto [rss_start, rss_end] = run_soak(start, seconds, [&] { searches_start = soak.searches.load(); });
+  // On a loaded machine (sanitizers, two cores shared with other builds) the
+  // writer may not have reached its first remove() yet: give it up to four
+  // more periods, so the soak always covers removal.
+  while (soak.removes.load() == 0 && Clock::now() - start < std::chrono::duration<double>(5 * seconds)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   stop = true;
   writer.join();
   stop_searchers = true;
