@@ -67,22 +67,35 @@ def main():
     ap.add_argument("--json", type=Path, help="write the figures here")
     args = ap.parse_args()
 
+    def load(index_dir):
+        """The index, or None when missing or written by an older format (rebuilt by --build)."""
+        if not (index_dir / "CURRENT").exists():
+            return None
+        try:
+            return medsearch.Index.load(index_dir)
+        except medsearch.CorruptIndexError as e:
+            if "build the index again" not in str(e):
+                raise
+            print(f"{index_dir}: {e}", file=sys.stderr)
+            return None
+
     cli = ROOT / "build" / "bin" / "medsearch"
     if args.build:
         if not (args.sections / "dev.jsonl").exists():
             subprocess.run([sys.executable, str(ROOT / "tools" / "make_section_set.py"), "--out", str(args.sections)], check=True)
         for corpus, index in ((args.data / "nci-pdq", args.pdq_index), (args.sections / "corpus", args.sections_index)):
-            if not (index / "CURRENT").exists():
+            if load(index) is None:
                 subprocess.run([str(cli), "build", f"nci-pdq={corpus}", "-o", str(index)], check=True)
 
     out = {}
     sets = [("pdq-questions", args.pdq_index, args.data / "pdq-questions" / "questions.jsonl"),
             ("pdq-sections (dev split)", args.sections_index, args.sections / "dev.jsonl")]
     for name, index_dir, questions_file in sets:
-        if not (index_dir / "CURRENT").exists() or not questions_file.exists():
-            print(f"{name}: skipped ({index_dir} or {questions_file} missing; --build makes them)", file=sys.stderr)
+        index = load(index_dir) if questions_file.exists() else None
+        if index is None:
+            print(f"{name}: skipped ({index_dir} or {questions_file} missing or of an older format; "
+                  "--build makes them)", file=sys.stderr)
             continue
-        index = medsearch.Index.load(index_dir)
         questions = read_jsonl(questions_file)
         out[name] = {mode: score(index, questions, mode) for mode in MODES}
         if name == "pdq-questions":
