@@ -3,10 +3,10 @@
 // of the documents (SearchFilters::metadata), compiled per query into one
 // allowed flag per document; and the text forms of search options the CLI and
 // the Python module pass on: add_filter(), parse_mode(), parse_level(), parse_fusion().
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <limits>
-#include <set>
 
 #include "core/index/index_impl.h"
 
