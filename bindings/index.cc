@@ -36,65 +36,51 @@ struct PipelineArgs {
   std::optional<float> bm25_weight;
   uint32_t candidates = SearchOptions{}.candidates;
   uint32_t rerank_depth = SearchOptions{}.rerank_depth;
-  uint32_t max_per_doc = SearchOptions{}.max_per_document;
-  float mmr = SearchOptions{}.mmr_lambda;
+  uint32_t max_per_doc = SearchOptions{}.max_per_doc;
+  float mmr = SearchOptions{}.mmr;
 
   void apply(SearchOptions* o) const {
     o->fusion = unwrap(parse_fusion(fusion));
-    if (bm25_weight) o->convex_weight = *bm25_weight;
+    if (bm25_weight) o->bm25_weight = *bm25_weight;
+    // The core reads 0 as "k"; a Pipeline asks for a number of candidates.
     if (candidates < 1) throw py::value_error("candidates must be at least 1");
     o->candidates = candidates;
     o->rerank_depth = rerank_depth;
-    o->max_per_document = max_per_doc;
-    o->mmr_lambda = mmr;
+    o->max_per_doc = max_per_doc;
+    o->mmr = mmr;
     o->explain = o->mode == SearchMode::kHybrid || o->mode == SearchMode::kRerank;  // features come free there
   }
 };
 
+// A hit holds the snapshot it was found in (so its passage number, text and
+// provenance stay valid whatever the index does meanwhile) and materialises
+// text and metadata on first access.
 struct PyHit {
-  std::shared_ptr<const Index> index;
-  mutable ScoredHit scored;
+  std::shared_ptr<const Snapshot> snapshot;
+  mutable Hit hit;
   std::shared_ptr<const QueryInfo> query;  // null for Index.passage()
-  uint64_t generation = 0;  // the index generation whose passage numbers `scored` uses
-  mutable std::shared_ptr<SearchHit> materialized;
+  mutable std::shared_ptr<const Passage> materialized;
   mutable bool explained = false;
-  // Runs read(), which reads the index's current generation, and checks that
-  // it read the hit's: the generation before and after it is the hit's, and
-  // generations only grow. Else Index.add()/remove() renumbered the passages.
-  template <typename Read>
-  auto in_generation(Read&& read) const {
-    auto stale = [&] {
-      return py::value_error("the index changed (Index.add or Index.remove) since this hit was found; search again");
-    };
-    if (index->generation() != generation) throw stale();
-    auto out = read();
-    if (index->generation() != generation) throw stale();
-    return out;
-  }
-  const SearchHit& full() const {
-    if (!materialized) {
-      materialized = std::make_shared<SearchHit>(in_generation([&] { return index->materialize(scored); }));
-    }
+  const Passage& full() const {
+    if (!materialized) materialized = std::make_shared<const Passage>(snapshot->passage(hit.passage));
     return *materialized;
   }
-  const ScoredHit& parts() const {
+  const Hit& parts() const {
     if (!explained && query) {
-      const ScoredHit e =
-          in_generation([&] { return index->explain(query->text, scored.passage, query->vector); });
-      scored.body_score = e.body_score;
-      scored.heading_score = e.heading_score;
-      scored.dense_score = e.dense_score;
+      const Hit e = snapshot->explain(query->text, hit.passage, query->vector);
+      hit.body_score = e.body_score;
+      hit.heading_score = e.heading_score;
+      hit.dense_score = e.dense_score;
     }
     explained = true;
-    return scored;
+    return hit;
   }
 };
 
-std::vector<PyHit> wrap(const std::shared_ptr<Index>& index, std::vector<ScoredHit> hits,
-                        std::shared_ptr<const QueryInfo> query, uint64_t generation) {
+std::vector<PyHit> wrap(SearchResponse response, std::shared_ptr<const QueryInfo> query) {
   std::vector<PyHit> out;
-  out.reserve(hits.size());
-  for (const auto& h : hits) out.push_back(PyHit{index, h, query, generation, nullptr});
+  out.reserve(response.hits.size());
+  for (const auto& h : response.hits) out.push_back(PyHit{response.snapshot, h, query, nullptr});
   return out;
 }
 
@@ -208,7 +194,7 @@ io::Document python_document(const py::handle& item) {
 // k is taken as int64 so that k <= 0 is a ValueError (not a TypeError) and a huge k is
 // clamped to the passage count: no search returns more, and the core never sees a k whose
 // multiples (doc level: 8k, rerank depth: 3k) overflow uint32.
-SearchOptions make_options(int64_t k, const Index& index, const std::optional<py::dict>& filters,
+SearchOptions make_options(int64_t k, const Snapshot& index, const std::optional<py::dict>& filters,
                            const std::string& level) {
   SearchOptions o;
   if (k < 1) throw py::value_error("k must be at least 1, got " + std::to_string(k));
@@ -275,16 +261,13 @@ void init_index(py::module_& m) {
                        uint32_t rerank_depth, uint32_t max_per_doc, float mmr) {
              PipelineArgs a{fusion, bm25_weight, candidates, rerank_depth, max_per_doc, mmr};
              SearchOptions probe;
-             a.apply(&probe);  // validates the fusion name and candidates
-             if (!(mmr >= 0.0f && mmr <= 1.0f)) throw py::value_error("mmr must be in [0, 1]");
-             if (bm25_weight && !(*bm25_weight >= 0.0f && *bm25_weight <= 1.0f)) {
-               throw py::value_error("bm25_weight must be in [0, 1]");
-             }
+             a.apply(&probe);  // the fusion name and candidates
+             check(validate(probe));  // now, not at the first search
              return a;
            }),
            py::kw_only(), py::arg("fusion") = "convex", py::arg("bm25_weight") = py::none(),
            py::arg("candidates") = SearchOptions{}.candidates, py::arg("rerank_depth") = SearchOptions{}.rerank_depth,
-           py::arg("max_per_doc") = SearchOptions{}.max_per_document, py::arg("mmr") = SearchOptions{}.mmr_lambda,
+           py::arg("max_per_doc") = SearchOptions{}.max_per_doc, py::arg("mmr") = SearchOptions{}.mmr,
            "fusion: 'convex' (min-max normalised scores, bm25_weight for BM25, default 0.5) or 'rrf';\n"
            "candidates per retriever; rerank_depth: fused candidates the reranker rescores; max_per_doc:\n"
            "passage level, at most this many passages of a document (0: any); mmr: diversity, 1 = by score\n"
@@ -303,23 +286,24 @@ void init_index(py::module_& m) {
   // Hits hold their index and materialise text and metadata on first access,
   // so a search costs no string copies the caller does not read.
   py::class_<PyHit>(m, "Hit", "One ranked passage with its provenance (text and metadata load on first access).")
-      .def_property_readonly("score", [](const PyHit& h) { return h.scored.score; },
+      .def_property_readonly("score", [](const PyHit& h) { return h.hit.score; },
                              "Ranking score: BM25 (body + weighted heading), cosine (dense) or fused (hybrid)")
       .def_property_readonly("body_score", [](const PyHit& h) { return h.parts().body_score; }, "BM25 of the passage body")
       .def_property_readonly("heading_score", [](const PyHit& h) { return h.parts().heading_score; },
                              "BM25 of the title/heading path, before its weight")
       .def_property_readonly("dense_score", [](const PyHit& h) { return h.parts().dense_score; },
                              "Cosine of query and passage vectors (0 without vectors)")
-      .def_property_readonly("number", [](const PyHit& h) { return h.scored.passage; }, "Internal passage number")
+      .def_property_readonly("number", [](const PyHit& h) { return h.hit.passage; },
+                             "Passage number in the index generation the hit was found in")
       .def_property_readonly(
           "features",
-          [](const PyHit& h) -> py::object { return h.scored.has_features ? feature_dict(h.scored.features) : py::none(); },
+          [](const PyHit& h) -> py::object { return h.hit.has_features ? feature_dict(h.hit.features) : py::none(); },
           "Hybrid/rerank modes: the reranker's features of this passage (name -> value), else None")
       .def_property_readonly(
           "contributions",
           [](const PyHit& h) -> py::object {
-            if (!h.scored.has_features || !h.query || !h.query->reranked) return py::none();
-            return feature_dict(h.index->reranker().contributions(h.scored.features));
+            if (!h.hit.has_features || !h.query || !h.query->reranked) return py::none();
+            return feature_dict(h.snapshot->reranker().contributions(h.hit.features));
           },
           "Rerank mode: each feature's part of the score (name -> contribution); they sum to\n"
           "score - Index.reranker_base. None in other modes.")
@@ -343,7 +327,7 @@ void init_index(py::module_& m) {
         return d;
       }, "The document's metadata fields (front matter, JSONL metadata): {key: [values]}")
       .def("__repr__", [](const PyHit& h) {
-        return "<Hit " + h.full().passage_id + " score=" + std::to_string(h.scored.score) + ">";
+        return "<Hit " + h.full().passage_id + " score=" + std::to_string(h.hit.score) + ">";
       });
 
   py::class_<Index, std::shared_ptr<Index>>(m, "Index", "A passage index over one or more corpora (BM25, dense, hybrid).")
@@ -357,8 +341,7 @@ void init_index(py::module_& m) {
             BuildOptions opt;
             opt.markdown_chunker.max_tokens = max_tokens;
             opt.bm25 = {k1, b, heading_weight};
-            if (max_tokens < 16) throw py::value_error("max_tokens must be at least 16");
-            if (!(k1 >= 0) || !(b >= 0 && b <= 1)) throw py::value_error("need k1 >= 0 and 0 <= b <= 1");
+            check(validate(opt));  // before reading the corpora
             ProgressFn report;
             if (progress) {
               report = [&progress](std::string_view stage, size_t done, size_t total) {
@@ -437,32 +420,36 @@ void init_index(py::module_& m) {
           "index.embedding_text(p)); float64 is converted, which copies. Then search with query_vector=...,\n"
           "or attach an encoder whose model_id matches.")
       .def("embedding_text", [](const Index& self, uint32_t p) {
-            if (p >= self.num_passages()) throw py::index_error("passage number out of range");
-            return self.embedding_text(p);
+            const auto snapshot = self.snapshot();
+            if (p >= snapshot->num_passages()) throw py::index_error("passage number out of range");
+            return snapshot->embedding_text(p);
           }, py::arg("number"), "The text passage `number` is embedded as: heading path (or title), then body.")
       .def_property_readonly("has_vectors", &Index::has_vectors)
       .def(
           "vectors",
-          [](const std::shared_ptr<Index>& self) {
-            if (!self->has_vectors()) throw py::value_error("this index has no passage vectors");
-            const auto dim = static_cast<py::ssize_t>(self->stats().dim);
-            // A copy: add() and remove() replace the generation that owns the rows.
-            auto rows = std::make_unique<std::vector<float>>(self->vectors());
-            const auto n = static_cast<py::ssize_t>(rows->size()) / dim;
-            const float* data = rows->data();
-            py::capsule owner(rows.release(), [](void* v) { delete static_cast<std::vector<float>*>(v); });
+          [](const Index& self) {
+            // A view of the current snapshot's rows, which the array keeps alive.
+            auto snapshot = std::make_unique<std::shared_ptr<const Snapshot>>(self.snapshot());
+            if (!(*snapshot)->has_vectors()) throw py::value_error("this index has no passage vectors");
+            const auto dim = static_cast<py::ssize_t>((*snapshot)->dim());
+            const auto n = static_cast<py::ssize_t>((*snapshot)->num_passages());
+            const float* data = (*snapshot)->vectors().data();
+            py::capsule owner(snapshot.release(),
+                              [](void* v) { delete static_cast<std::shared_ptr<const Snapshot>*>(v); });
             py::array_t<float> out({n, dim}, {dim * static_cast<py::ssize_t>(sizeof(float)),
                                               static_cast<py::ssize_t>(sizeof(float))},
                                    data, owner);
             py::detail::array_proxy(out.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
             return out;
           },
-          "The passage vectors, (len(index), dim) float32, row p for passage p: a read-only copy.")
+          "The passage vectors, (len(index), dim) float32, row p for passage p: a read-only view of the\n"
+          "current generation's rows (add() and remove() leave it as it is).")
       .def(
           "doc_number",
           [](const Index& self, uint32_t p) {
-            if (p >= self.num_passages()) throw py::index_error("passage number out of range");
-            return self.document_of(p);
+            const auto snapshot = self.snapshot();
+            if (p >= snapshot->num_passages()) throw py::index_error("passage number out of range");
+            return snapshot->document_of(p);
           },
           py::arg("number"), "The document number of passage `number` (passages of a document are contiguous).")
       .def(
@@ -482,8 +469,10 @@ void init_index(py::module_& m) {
              const std::optional<py::dict>& filters, const std::string& level, const std::string& mode,
              const std::optional<py::array_t<float, py::array::c_style | py::array::forcecast>>& query_vector,
              const PipelineArgs& pipeline) {
-            SearchOptions opt = make_options(k, *self, filters, level);
-            opt.mode = self->resolve_mode(unwrap(parse_mode(mode)));
+            // One snapshot from the options to the hits.
+            const auto snapshot = self->snapshot();
+            SearchOptions opt = make_options(k, *snapshot, filters, level);
+            opt.mode = snapshot->resolve_mode(unwrap(parse_mode(mode)));
             pipeline.apply(&opt);
             if (query_vector) {
               if (query_vector->ndim() != 1) throw py::value_error("query_vector must be 1-d");
@@ -496,11 +485,12 @@ void init_index(py::module_& m) {
             Result<SearchResponse> response = Status::internal("not searched");
             {
               py::gil_scoped_release release;
-              response = self->retrieve(query, opt);
+              response = snapshot->search(query, opt);
             }
             auto r = unwrap(std::move(response));
-            return results(wrap(self, std::move(r.hits), std::move(info), r.generation), r.coverage,
-                           mode_name(r.mode));
+            const float coverage = r.coverage;
+            const SearchMode answered = r.mode;
+            return results(wrap(std::move(r), std::move(info)), coverage, mode_name(answered));
           },
           py::arg("query"), py::arg("k") = 10, py::arg("filters") = py::none(), py::arg("level") = "passage",
           py::arg("mode") = "auto", py::arg("query_vector") = py::none(), py::kw_only(),
@@ -518,13 +508,14 @@ void init_index(py::module_& m) {
           [](const std::shared_ptr<Index>& self, const std::vector<std::string>& queries, int64_t k,
              const std::optional<py::dict>& filters, const std::string& level, const std::string& mode,
              const PipelineArgs& pipeline) {
-            SearchOptions opt = make_options(k, *self, filters, level);
-            opt.mode = self->resolve_mode(unwrap(parse_mode(mode)));
+            const auto snapshot = self->snapshot();
+            SearchOptions opt = make_options(k, *snapshot, filters, level);
+            opt.mode = snapshot->resolve_mode(unwrap(parse_mode(mode)));
             pipeline.apply(&opt);
             Result<std::vector<SearchResponse>> responses = Status::internal("not searched");
             {
               py::gil_scoped_release release;
-              responses = self->retrieve_batch(queries, opt);
+              responses = snapshot->search_batch(queries, opt);
             }
             py::list out;
             auto all = unwrap(std::move(responses));
@@ -532,8 +523,8 @@ void init_index(py::module_& m) {
               auto info = std::make_shared<QueryInfo>();
               info->text = queries[i];
               info->reranked = opt.mode == SearchMode::kRerank;
-              out.append(results(wrap(self, std::move(all[i].hits), std::move(info), all[i].generation),
-                                 all[i].coverage, mode_name(opt.mode)));
+              const float coverage = all[i].coverage;
+              out.append(results(wrap(std::move(all[i]), std::move(info)), coverage, mode_name(opt.mode)));
             }
             return out;
           },
@@ -548,9 +539,9 @@ void init_index(py::module_& m) {
           },
           py::arg("path"),
           "Use the reranker model in `path` (JSON written by tools/train_reranker.py); None: the built-in one.\n"
-          "Not safe while other threads search this index.")
-      .def_property_readonly("reranker_name", [](const Index& self) { return self.reranker().name(); })
-      .def_property_readonly("reranker_base", [](const Index& self) { return self.reranker().bias(); },
+          "Searches already running finish with the reranker they started with.")
+      .def_property_readonly("reranker_name", [](const Index& self) { return self.snapshot()->reranker().name(); })
+      .def_property_readonly("reranker_base", [](const Index& self) { return self.snapshot()->reranker().bias(); },
                              "The expected reranker score that Hit.contributions are relative to")
       .def(
           "candidate_pool",
@@ -580,17 +571,15 @@ void init_index(py::module_& m) {
           "The hybrid/rerank candidate pool of a query before fusion: (passage numbers, features (n, F)),\n"
           "features named by medsearch.feature_names(). exclude_documents: document numbers left out, as if\n"
           "not indexed (for studying questions the corpus cannot answer).")
-      .def("unknown_share", [](const Index& self, const std::string& query) { return self.unknown_share(query); },
+      .def("unknown_share", [](const Index& self, const std::string& query) { return self.snapshot()->unknown_share(query); },
            py::arg("query"), "The share of the query's analysed tokens this index does not know (a coverage feature).")
-      .def("passage", [](const std::shared_ptr<Index>& self, uint32_t p) {
-            const uint64_t generation = self->generation();
-            if (p >= self->num_passages()) throw py::index_error("passage number out of range");
-            PyHit hit{self, ScoredHit{.passage = p}, nullptr, generation, nullptr};
-            hit.full();  // now, while `p` names what the caller meant
-            return hit;
-          }, py::arg("number"), "The passage with this internal number (0 <= number < len(index)).")
+      .def("passage", [](const Index& self, uint32_t p) {
+            auto snapshot = self.snapshot();
+            if (p >= snapshot->num_passages()) throw py::index_error("passage number out of range");
+            return PyHit{std::move(snapshot), Hit{.passage = p}, nullptr, nullptr};
+          }, py::arg("number"), "The passage with this number in the current generation (0 <= number < len(index)).")
       .def("clean_text", [](const Index& self, const std::string& doc_id) {
-            return unwrap(self.clean_text_of(doc_id));
+            return std::string(unwrap(self.snapshot()->clean_text_of(doc_id)));
           }, py::arg("doc_id"), "The cleaned text that passage spans point into.")
       .def(
           "add",
@@ -616,7 +605,7 @@ void init_index(py::module_& m) {
           "default, or 'markdown'), url, last_reviewed, audience, cancer_type, tags, meta_json. They are\n"
           "chunked as at build, indexed and (with vectors) embedded with the attached encoder. Searches in\n"
           "other threads continue and see the index before or after the change, never a mix. Renumbers\n"
-          "passages: hits found before it raise ValueError when their text is first read.")
+          "passages; hits found before keep reading the passages they were found in.")
       .def(
           "remove",
           [](Index& self, const py::object& doc_ids, const std::string& corpus) {
@@ -632,7 +621,8 @@ void init_index(py::module_& m) {
           "Remove documents (a doc_id or a list) and their passages; corpus: where a doc_id is in several.\n"
           "An unknown doc_id raises KeyError and changes nothing. See Index.add for what searches see.")
       .def_property_readonly("generation", &Index::generation,
-                             "Increases with every add() and remove(); hits belong to the generation they came from.")
+                             "Increases with every add() and remove() (and attach_vectors()); a hit's number belongs\n"
+                             "to the generation it was found in.")
       .def("__len__", &Index::num_passages)
       .def_property_readonly("num_documents", &Index::num_documents)
       .def("stats", [](const Index& self) {

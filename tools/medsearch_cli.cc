@@ -74,7 +74,7 @@ Status parse_filters(const std::vector<std::string>& specs, SearchFilters* f) {
 }
 
 // A window of the passage around the first query-term match.
-std::string snippet(const Index& index, const SearchHit& hit, std::string_view query, size_t width) {
+std::string snippet(const Snapshot& index, const Passage& hit, std::string_view query, size_t width) {
   text::Analyzer analyzer(index.options().analyzer);
   std::set<std::string> wanted;
   for (auto& t : analyzer.terms(query)) wanted.insert(t);
@@ -113,7 +113,7 @@ std::string json_strings(const std::vector<std::string>& v) {
 }
 
 // The largest contributions to a reranked hit's score, "name +0.42, ...".
-std::string top_contributions(const Index& index, const SearchHit& h, size_t n) {
+std::string top_contributions(const Snapshot& index, const Hit& h, size_t n) {
   const rank::FeatureVector parts = index.reranker().contributions(h.features);
   std::vector<uint32_t> order(parts.size());
   for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -128,7 +128,7 @@ std::string top_contributions(const Index& index, const SearchHit& h, size_t n) 
   return out;
 }
 
-std::string features_json(const Index& index, const SearchHit& h) {
+std::string features_json(const Snapshot& index, const Hit& h) {
   const rank::FeatureVector parts = index.reranker().contributions(h.features);
   std::string out = "\"base\": " + std::to_string(index.reranker().bias()) + ", \"features\": {";
   for (uint32_t i = 0; i < parts.size(); ++i) {
@@ -139,7 +139,7 @@ std::string features_json(const Index& index, const SearchHit& h) {
 }
 
 // `extra`: the reranker's explanation fields (rerank mode), without braces.
-std::string metadata_json(const SearchHit& h) {
+std::string metadata_json(const Passage& h) {
   std::string out = "{";
   for (size_t i = 0; i < h.metadata.size(); ++i) {
     out += (i ? ", " : "") + json_string(h.metadata[i].key) + ": " + json_strings(h.metadata[i].values);
@@ -147,16 +147,16 @@ std::string metadata_json(const SearchHit& h) {
   return out + "}";
 }
 
-std::string hit_json(const SearchHit& h, size_t rank, const std::string& extra) {
-  return "{\"rank\": " + std::to_string(rank) + ", \"score\": " + std::to_string(h.score) +
+std::string hit_json(const Hit& hit, const Passage& h, size_t rank, const std::string& extra) {
+  return "{\"rank\": " + std::to_string(rank) + ", \"score\": " + std::to_string(hit.score) +
          ", \"passage_id\": " + json_string(h.passage_id) + ", \"doc_id\": " + json_string(h.doc_id) +
          ", \"corpus\": " + json_string(h.corpus) + ", \"title\": " + json_string(h.title) +
          ", \"url\": " + json_string(h.url) + ", \"heading_path\": " + json_strings(h.heading_path) +
          ", \"span\": [" + std::to_string(h.begin) + ", " + std::to_string(h.end) + "]" +
          ", \"audience\": " + json_string(h.audience) + ", \"cancer_type\": " + json_string(h.cancer_type) +
          ", \"last_reviewed\": " + json_string(h.last_reviewed) + ", \"metadata\": " + metadata_json(h) +
-         ", \"explain\": {\"bm25_body\": " + std::to_string(h.body_score) +
-         ", \"bm25_heading\": " + std::to_string(h.heading_score) + ", \"cosine\": " + std::to_string(h.dense_score) + "}" +
+         ", \"explain\": {\"bm25_body\": " + std::to_string(hit.body_score) +
+         ", \"bm25_heading\": " + std::to_string(hit.heading_score) + ", \"cosine\": " + std::to_string(hit.dense_score) + "}" +
          (extra.empty() ? "" : ", \"reranker\": {" + extra + "}") +
          ", \"text\": " + json_string(h.text) + "}";
 }
@@ -179,7 +179,7 @@ Result<std::unique_ptr<Index>> open_index(const std::string& dir, const std::str
   const bool dense = (*index)->has_vectors();
   auto parsed = parse_mode(mode_name);
   if (!parsed) return parsed.status();
-  *mode = (*index)->resolve_mode(*parsed);
+  *mode = (*index)->snapshot()->resolve_mode(*parsed);
   if (*mode != SearchMode::kBm25) {
     if (!dense) return Status::invalid_argument("this index has no passage vectors; use --mode bm25 or rebuild it");
     // The model the index's vectors were made with, unless --model-dir says otherwise.
@@ -203,11 +203,11 @@ void add_pipeline_options(CLI::App* cmd, PipelineFlags* flags, SearchOptions* o)
                   "bm25, dense, hybrid (fused), rerank (fused + learned reranker), or auto (rerank when the index has "
                   "vectors, else bm25)");
   cmd->add_option("--fusion", flags->fusion, "How hybrid and rerank fuse: convex or rrf");
-  cmd->add_option("--bm25-weight", o->convex_weight, "Weight of BM25 in convex fusion")->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--bm25-weight", o->bm25_weight, "Weight of BM25 in convex fusion")->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--candidates", o->candidates, "Candidates per retriever");
   cmd->add_option("--rerank-depth", o->rerank_depth, "Fused candidates the reranker rescores");
-  cmd->add_option("--max-per-doc", o->max_per_document, "Passage level: at most this many passages per document (0: any)");
-  cmd->add_option("--mmr", o->mmr_lambda, "Diversity: 1 ranks by score only, lower pushes near-duplicates down")
+  cmd->add_option("--max-per-doc", o->max_per_doc, "Passage level: at most this many passages per document (0: any)");
+  cmd->add_option("--mmr", o->mmr, "Diversity: 1 ranks by score only, lower pushes near-duplicates down")
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--reranker", flags->reranker, "Reranker model file (default: the built-in model)");
 }
@@ -323,6 +323,7 @@ int main(int argc, char** argv) {
   }
 
   if (*build) {
+    if (Status st = validate(bopt); !st) return fail(st);  // before reading the corpora
     std::vector<io::Document> docs;
     io::ReadOptions ropt{.skip_malformed = skip_malformed};
     const auto t0 = std::chrono::steady_clock::now();
@@ -374,22 +375,23 @@ int main(int argc, char** argv) {
     if (!index) return fail(index.status());
     if (Status st = apply_pipeline_flags(pflags, index->get(), &sopt); !st) return fail(st);
     const auto t0 = std::chrono::steady_clock::now();
-    auto response = (*index)->retrieve(query, sopt);
+    auto response = (*index)->search(query, sopt);
     const auto t1 = std::chrono::steady_clock::now();
     if (!response) return fail(response.status());
-    std::vector<SearchHit> hits;
-    for (const auto& s : response->hits) hits.push_back((*index)->materialize(s));
+    const Snapshot& snapshot = *response->snapshot;
+    const std::vector<Hit>& hits = response->hits;
+    const std::vector<Passage> passages = response->passages();
     const bool reranked = sopt.mode == SearchMode::kRerank;
     if (as_json) {
       // One object per hit; in rerank mode each also carries the response's coverage.
       for (size_t i = 0; i < hits.size(); ++i) {
-        std::string extra = hits[i].has_features && reranked ? features_json(**index, hits[i]) : "";
+        std::string extra = hits[i].has_features && reranked ? features_json(snapshot, hits[i]) : "";
         if (reranked) {
           char buf[64];
           std::snprintf(buf, sizeof(buf), "%.4f", response->coverage);
           extra += std::string(extra.empty() ? "" : ", ") + "\"coverage\": " + buf;
         }
-        std::printf("%s\n", hit_json(hits[i], i + 1, extra).c_str());
+        std::printf("%s\n", hit_json(hits[i], passages[i], i + 1, extra).c_str());
       }
       return 0;
     }
@@ -409,27 +411,28 @@ int main(int argc, char** argv) {
     }
     std::printf("\n");
     for (size_t i = 0; i < hits.size(); ++i) {
-      const auto& h = hits[i];
+      const Hit& hit = hits[i];
+      const Passage& h = passages[i];
       std::printf("%zu. %s\n", i + 1, join_path(h.heading_path).c_str());
       std::printf("   %s%s%s%s\n", h.title.c_str(), h.audience.empty() ? "" : (" [" + h.audience + "]").c_str(),
                   h.last_reviewed.empty() ? "" : (", reviewed " + h.last_reviewed).c_str(),
                   h.corpus == "nci-pdq" ? " (source: NCI PDQ)" : (" (" + h.corpus + ")").c_str());
       if (!h.url.empty()) std::printf("   %s\n", h.url.c_str());
       if (sopt.mode == SearchMode::kBm25) {
-        std::printf("   score %.3f = body %.3f + heading %.3f x %.2f   [%s]\n", h.score, h.body_score,
-                    h.heading_score, (*index)->options().bm25.heading_weight, h.passage_id.c_str());
+        std::printf("   score %.3f = body %.3f + heading %.3f x %.2f   [%s]\n", hit.score, hit.body_score,
+                    hit.heading_score, snapshot.options().bm25.heading_weight, h.passage_id.c_str());
       } else {
         const char* kind = sopt.mode == SearchMode::kDense ? "cosine"
                            : reranked                        ? "reranker"
                            : sopt.fusion == Fusion::kRrf     ? "reciprocal rank fusion"
                                                              : "convex fusion";
-        std::printf("   score %.4f (%s)   bm25 body %.3f, heading %.3f; cosine %.3f   [%s]\n", h.score, kind,
-                    h.body_score, h.heading_score, h.dense_score, h.passage_id.c_str());
-        if (reranked && h.has_features) {
-          std::printf("   = base %.3f + %s ...\n", (*index)->reranker().bias(), top_contributions(**index, h, 4).c_str());
+        std::printf("   score %.4f (%s)   bm25 body %.3f, heading %.3f; cosine %.3f   [%s]\n", hit.score, kind,
+                    hit.body_score, hit.heading_score, hit.dense_score, h.passage_id.c_str());
+        if (reranked && hit.has_features) {
+          std::printf("   = base %.3f + %s ...\n", snapshot.reranker().bias(), top_contributions(snapshot, hit, 4).c_str());
         }
       }
-      std::printf("   %s\n\n", snippet(**index, h, query, 320).c_str());
+      std::printf("   %s\n\n", snippet(snapshot, h, query, 320).c_str());
     }
     return 0;
   }
@@ -458,13 +461,14 @@ int main(int argc, char** argv) {
     if (*lv == ResultLevel::kPassage) jsonl.open(run_file + ".jsonl.tmp");
     for (size_t qi = 0; qi < queries->size(); ++qi) {
       const auto& qid = (*queries)[qi].id;
-      const auto& hits = (*results)[qi];
-      for (size_t r = 0; r < hits.size(); ++r) {
-        const auto& h = hits[r];
+      const SearchResponse& response = (*results)[qi];
+      for (size_t r = 0; r < response.hits.size(); ++r) {
+        const float score = response.hits[r].score;
+        const Passage h = response.passage(r);
         const std::string& id = *lv == ResultLevel::kDocument ? h.doc_id : h.passage_id;
-        out << qid << " Q0 " << id << ' ' << (r + 1) << ' ' << h.score << ' ' << tag << '\n';
+        out << qid << " Q0 " << id << ' ' << (r + 1) << ' ' << score << ' ' << tag << '\n';
         if (jsonl.is_open()) {
-          jsonl << "{\"qid\": " << json_string(qid) << ", \"rank\": " << (r + 1) << ", \"score\": " << h.score
+          jsonl << "{\"qid\": " << json_string(qid) << ", \"rank\": " << (r + 1) << ", \"score\": " << score
                 << ", \"doc_id\": " << json_string(h.doc_id) << ", \"passage_id\": " << json_string(h.passage_id)
                 << ", \"heading_path\": " << json_strings(h.heading_path) << "}\n";
         }

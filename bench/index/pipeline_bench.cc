@@ -6,7 +6,7 @@
 //   BM_EncodeQuery         the encoder's time for one query text;
 //   BM_RerankRepeatedText  from text, queries seen before (the vector comes
 //                          from the index's cache: no second encoder run);
-//   BM_RerankBatch/<threads>  retrieve_batch throughput (queries per second).
+//   BM_RerankBatch/<threads>  search_batch throughput (queries per second).
 // Queries: 500 MedQuAD consumer questions and the hand-written guideline
 // questions, embedded once before timing.
 //
@@ -65,7 +65,7 @@ const Setup& setup() {
       s.queries.push_back(line.substr(a, line.find('"', a) - a));
     }
     for (const auto& q : s.queries) {
-      auto v = s.index->embed_query(q);  // also warms the index's query cache
+      auto v = s.index->snapshot()->embed_query(q);  // also warms the index's query cache
       if (!v) die(v.status());
       s.vectors.push_back(std::move(v).value());
     }
@@ -111,7 +111,7 @@ void BM_Pipeline(benchmark::State& state) {
       const size_t q = i++ % s.queries.size();
       if (mode != SearchMode::kBm25) o.query_vector = s.vectors[q];
       const auto t0 = std::chrono::steady_clock::now();
-      auto r = s.index->retrieve(s.queries[q], o);
+      auto r = s.index->search(s.queries[q], o);
       benchmark::DoNotOptimize(r);
       micros.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
     }
@@ -155,7 +155,7 @@ void BM_RerankRepeatedText(benchmark::State& state) {
   one.execute([&] {
     for (auto _ : state) {
       const auto t0 = std::chrono::steady_clock::now();
-      auto r = s.index->retrieve(s.queries[i++ % s.queries.size()], o);
+      auto r = s.index->search(s.queries[i++ % s.queries.size()], o);
       benchmark::DoNotOptimize(r);
       micros.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
     }
@@ -171,7 +171,7 @@ void BM_RerankBatch(benchmark::State& state) {
   tbb::task_arena arena(static_cast<int>(state.range(0)));
   for (auto _ : state) {
     arena.execute([&] {
-      auto r = s.index->retrieve_batch(s.queries, o);  // vectors from the cache
+      auto r = s.index->search_batch(s.queries, o);  // vectors from the cache
       benchmark::DoNotOptimize(r);
     });
   }

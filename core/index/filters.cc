@@ -50,7 +50,7 @@ Result<Bound> read_bound(const MetadataFilter& f, const std::string& text) {
 
 }  // namespace
 
-void Index::Impl::State::derive_meta_columns() {
+void internal::Generation::derive_meta_columns() {
   meta_columns.clear();
   for (uint32_t d = 0; d < docs.size(); ++d) {
     for (const auto& field : docs[d]->meta.metadata) {
@@ -65,7 +65,7 @@ void Index::Impl::State::derive_meta_columns() {
   }
 }
 
-Result<std::vector<uint8_t>> Index::Impl::State::compile_filters(const SearchFilters& f) const {
+Result<std::vector<uint8_t>> internal::Generation::compile_filters(const SearchFilters& f) const {
   std::vector<uint8_t> audience_ok(3, f.audience.empty());
   for (const auto& a : f.audience) {
     const uint8_t code = audience_code(a);

@@ -1,35 +1,12 @@
-// index.h: the search facade: documents -> passages -> BM25, with provenance,
-// filters, persistence. This is what the CLI and the Python module drive.
+// index.h: the search facade. Documents -> passages (with provenance) ->
+// BM25 and, with an embedder, passage vectors (flat or HNSW); queries in four
+// modes with filters; changes published as immutable snapshots; persistence.
+// This is what the CLI and the Python module drive.
 //
 //   auto docs = io::read_corpus("../shared/data/nci-pdq", "", {}, nullptr);
-//   auto index = Index::build(std::move(*docs), BuildOptions{});
-//   auto hits = (*index)->search("recurrent mesothelioma treatment", SearchOptions{});
-//
-// Thread safety: search, retrieve, their batches, candidate_pool, save and
-// the accessors may run concurrently with each other and with add() and
-// remove() (see "Changing the documents" below). attach_embedder,
-// attach_vectors and set_reranker need exclusive access.
-//
-// Changing the documents: generations
-//   add() and remove() build the next generation of the index beside the
-//   current one and publish it with one pointer swap; a search reads the
-//   generation current when it starts, from start to end, and reports it
-//   (SearchResponse::generation). So a search concurrent with a change sees
-//   the documents as they were before it or as they are after it, never a mix.
-//   A generation answers every query exactly as Index::build() over its
-//   documents would (same options, same embedder): its documents are the
-//   previous generation's that were kept, in their order, then the added ones
-//   in the order given; passages are numbered document by document; BM25
-//   statistics (passage count, document frequencies, average field lengths)
-//   are the generation's own, so adding or removing a document changes the
-//   scores of the others as a rebuild would. With an HNSW dense side
-//   (BuildOptions::exact_below) that holds up to the graph's approximation:
-//   the graph keeps its nodes across generations, so a generation's dense
-//   candidates can differ from a fresh graph's at small ef.
-//   Passage numbers (ScoredHit::passage, passage(), document_of(), explain(),
-//   materialize()) belong to a generation: every add() and remove()
-//   renumbers. The accessors read the current generation; search() and
-//   search_batch() materialise in the generation they searched.
+//   auto index = Index::build(std::move(*docs), BuildOptions{}, nullptr, encoder);
+//   auto response = (*index)->search("recurrent mesothelioma treatment", SearchOptions{});
+//   for (size_t i = 0; i < response->hits.size(); ++i) cite(response->passage(i), response->hits[i].score);
 #pragma once
 
 #include <cstdint>
@@ -147,12 +124,12 @@ struct SearchOptions {
   // Weight of BM25 (min-max normalised over the pool) in convex fusion; dense
   // gets the rest. 0.5: the weight cross-validation chose on the development
   // sets (0.45-0.5 per fold, tools/train_reranker.py); convex beat RRF on all three.
-  float convex_weight = 0.5f;
+  float bm25_weight = 0.5f;
   uint32_t rerank_depth = 100;    // fused candidates the reranker rescores (the whole pool by default)
   // Hybrid and rerank modes, passage level: at most this many passages of one
   // document (0: no limit). Document level always shows one passage per
   // document; bm25 and dense passage-level results are not grouped.
-  uint32_t max_per_document = 3;
+  uint32_t max_per_doc = 3;
   // Maximal marginal relevance (core/rank/diversify.h), hybrid and rerank
   // modes: 1 ranks by score alone; lower values push near-duplicates down.
   // Off by default: on the guideline corpus, near-identical pairs (cosine >
@@ -160,25 +137,24 @@ struct SearchOptions {
   // questions; the per-document cap and the differently worded patient and
   // professional versions already keep them apart), while 0.8 costs 0.002 of
   // document-level nDCG@10 on SciFact and MedQuAD.
-  float mmr_lambda = 1.0f;
+  float mmr = 1.0f;
   uint32_t ef = 0;            // HNSW candidate list (0: max(candidates, 128))
   // A query vector the caller computed (dim() floats, L2-normalised); empty:
   // the attached embedder embeds the query text (cached per text).
   std::span<const float> query_vector;
-  // Fill ScoredHit's body/heading/dense parts (a few binary searches per hit);
+  // Fill each Hit's body/heading/dense parts and features (a few binary searches per hit);
   // a caller may skip them and ask explain() for the hits it shows.
   bool explain = true;
 };
 
-// One ranked passage with everything needed to cite it.
-struct SearchHit {
-  uint32_t passage = 0;   // internal passage number (stable for a given index)
-  float score = 0;
-  float body_score = 0;     // BM25 of the body field (the score's explanation)
-  float heading_score = 0;  // BM25 of the heading/title field, before its weight
-  float dense_score = 0;    // cosine of query and passage vectors (0 when the index has none)
-  bool has_features = false;  // reranker features (hybrid/rerank modes with explain), see ScoredHit
-  rank::FeatureVector features{};
+// InvalidArgument naming the first option out of range: k 0, bm25_weight or
+// mmr outside [0, 1] (or NaN). Every search checks it; the
+// filters are checked against the documents when a search compiles them.
+Status validate(const SearchOptions& options);
+
+// A passage with everything needed to cite it (Snapshot::passage()).
+struct Passage {
+  uint32_t number = 0;      // the passage number in its snapshot
   std::string passage_id;   // "<doc_id>#<ordinal>"
   std::string doc_id;
   std::string corpus;
@@ -196,28 +172,36 @@ struct SearchHit {
   std::vector<io::MetaField> metadata;  // the document's (see SearchFilters::metadata)
 };
 
-// A ranked passage and the parts of its score, without its text (see
-// Index::materialize()): what a latency-sensitive caller asks for.
-struct ScoredHit {
-  uint32_t passage = 0;
+// One ranked passage and the parts of its score. Its text and provenance
+// come from the snapshot that found it (SearchResponse::passage()).
+struct Hit {
+  uint32_t passage = 0;     // passage number in the snapshot searched
   float score = 0;
-  float body_score = 0;
-  float heading_score = 0;
-  float dense_score = 0;
+  float body_score = 0;     // BM25 of the body field (the score's explanation)
+  float heading_score = 0;  // BM25 of the heading/title field, before its weight
+  float dense_score = 0;    // cosine of query and passage vectors (0 when the index has none)
   // Hybrid and rerank modes with `explain`: the reranker's features of the
-  // passage (rank::feature_names() order); Index::contributions() splits the score.
+  // passage (rank::feature_names() order); rank::Reranker::contributions() splits the score.
   bool has_features = false;
   rank::FeatureVector features{};
 };
 
-// The answer to one query: its ranked hits, and in rerank mode the calibrated
-// probability that one of the top rank::kCoverageTop hits answers the question (NaN in other modes
+class Snapshot;
+
+// The answer to one query: its ranked hits, the snapshot they were found in
+// (which they keep alive: their passages can be read however the index
+// changes meanwhile), and in rerank mode the calibrated probability that one
+// of the top rank::kCoverageTop hits answers the question (NaN in other modes
 // and without hits: the other modes are not calibrated).
 struct SearchResponse {
-  std::vector<ScoredHit> hits;
+  std::vector<Hit> hits;
   SearchMode mode = SearchMode::kBm25;  // the mode that answered (kAuto resolved)
   float coverage = std::numeric_limits<float>::quiet_NaN();
-  uint64_t generation = 0;  // the generation searched (Index::generation())
+  uint64_t generation = 0;  // the generation searched (Snapshot::generation())
+  std::shared_ptr<const Snapshot> snapshot;
+  // The passage of hits[i], and of every hit.
+  Passage passage(size_t i) const;
+  std::vector<Passage> passages() const;
 };
 
 struct IndexStats {
@@ -231,37 +215,117 @@ struct IndexStats {
   std::string dense_index;  // "flat", "hnsw M=16 ef_construction=200", or empty without vectors
 };
 
+namespace internal {
+struct SnapshotParts;  // index_impl.h
+}
+
+// Everything a query reads, immutable: one generation of the documents, their
+// passages, BM25 and vectors, and the analyzer, embedder, reranker and
+// options that answer with them. Index::snapshot() hands out the current one;
+// every search runs on one snapshot from start to end, and the hits it
+// returns keep it alive (SearchResponse::snapshot), so passage numbers, text
+// and provenance stay valid whatever add(), remove() or set_reranker() do
+// meanwhile. All methods may run concurrently.
+class Snapshot : public std::enable_shared_from_this<Snapshot> {
+ public:
+  // Made by Index (SnapshotParts is internal).
+  explicit Snapshot(std::unique_ptr<const internal::SnapshotParts> parts);
+  ~Snapshot();
+  Snapshot(const Snapshot&) = delete;
+  Snapshot& operator=(const Snapshot&) = delete;
+
+  // Top-k hits for one query, best first. An empty or blank query is an error;
+  // a query whose terms are all unknown or stopwords gives no hits.
+  Result<SearchResponse> search(std::string_view query, const SearchOptions& options) const;
+  // Queries in parallel (oneTBB, caller's arena); responses in query order,
+  // or the first error (naming the query's position).
+  Result<std::vector<SearchResponse>> search_batch(std::span<const std::string> queries,
+                                                   const SearchOptions& options) const;
+  // The candidate pool of the hybrid and rerank modes before fusion: the
+  // union of the BM25 and dense top `candidates` passages with their features
+  // (for training and studying the reranker). Passages of documents in
+  // `exclude_documents` (document numbers) are left out, as if not indexed.
+  Result<std::vector<rank::Candidate>> candidate_pool(std::string_view query, const SearchOptions& options,
+                                                      std::span<const uint32_t> exclude_documents = {}) const;
+  // The parts of a passage's score for a query: BM25 body and heading fields,
+  // and the cosine when the index has vectors and the query's is known
+  // (`query_vector`, or the embedder's cached vector for the text).
+  // p < num_passages().
+  Hit explain(std::string_view query, uint32_t p, std::span<const float> query_vector = {}) const;
+
+  // kAuto as this snapshot answers it: kRerank with passage vectors, else
+  // kBm25; any other mode as it is.
+  SearchMode resolve_mode(SearchMode mode) const;
+  // The share of the query's analysed tokens this index does not know (a
+  // coverage feature, reranker.h); 0 for a query without tokens.
+  float unknown_share(std::string_view query) const;
+  // The query's vector, from the embedder (cached by text).
+  Result<std::vector<float>> embed_query(std::string_view query) const;
+
+  // Passages and documents. Numbers: passages are numbered document by
+  // document, documents in order (see Index, "Changing the documents").
+  uint64_t generation() const;
+  uint32_t num_passages() const;
+  uint32_t num_documents() const;
+  Passage passage(uint32_t p) const;  // p < num_passages()
+  uint32_t document_of(uint32_t p) const;
+  const std::string& doc_id(uint32_t doc) const;
+  const std::string& clean_text(uint32_t doc) const;
+  // The clean text of the document with this doc_id (any corpus); kUnknownId if absent.
+  Result<std::string_view> clean_text_of(std::string_view doc_id) const;
+  // The text a passage is embedded as: its heading path (or title) and body.
+  std::string embedding_text(uint32_t p) const;
+  bool has_vectors() const;
+  uint32_t dim() const;
+  // Passage vectors, row p for passage p (dim() floats each, L2-normalised).
+  std::span<const float> vector(uint32_t p) const;
+  std::span<const float> vectors() const;
+
+  IndexStats stats() const;
+  const BuildOptions& options() const;
+  const rank::Reranker& reranker() const;
+  const internal::SnapshotParts& parts() const { return *parts_; }
+
+ private:
+  std::unique_ptr<const internal::SnapshotParts> parts_;
+};
+
+// An index that changes: it builds, loads and saves, and publishes a new
+// Snapshot for every change (add, remove, attach_embedder, attach_vectors,
+// set_reranker). Every method may run concurrently with every other; changes
+// run one at a time.
+//
+// Changing the documents: generations
+//   add() and remove() build the next generation of the index beside the
+//   current one and publish it in a new snapshot; a search reads the
+//   snapshot current when it starts, from start to end, and reports its
+//   generation (SearchResponse::generation). So a search concurrent with a
+//   change sees the documents as they were before it or as they are after
+//   it, never a mix. A generation answers every query exactly as
+//   Index::build() over its documents would (same options, same embedder):
+//   its documents are the previous generation's that were kept, in their
+//   order, then the added ones in the order given; passages are numbered
+//   document by document; BM25 statistics (passage count, document
+//   frequencies, average field lengths) are the generation's own, so adding
+//   or removing a document changes the scores of the others as a rebuild
+//   would. With an HNSW dense side (BuildOptions::exact_below) that holds up
+//   to the graph's approximation: the graph keeps its nodes across
+//   generations, so a generation's dense candidates can differ from a fresh
+//   graph's at small ef. Passage numbers belong to a snapshot: every add()
+//   and remove() renumbers.
 class Index {
  public:
   ~Index();
 
   // Chunks and indexes `documents` (from one or several corpora). Fails on an
-  // empty document list or duplicate (corpus, doc_id) pairs.
-  // With an embedder, every passage is also embedded (progress stage
-  // "embedding") and a dense index is built; the embedder stays attached for queries.
+  // empty document list, invalid options (validate()) or duplicate (corpus,
+  // doc_id) pairs. With an embedder, every passage is also embedded (progress
+  // stage "embedding") and a dense index is built; the embedder stays
+  // attached for queries.
   static Result<std::unique_ptr<Index>> build(std::vector<io::Document> documents,
                                               const BuildOptions& options,
                                               const ProgressFn& progress = nullptr,
                                               std::shared_ptr<const embed::Embedder> embedder = nullptr);
-
-  // Attaches the embedder that embeds query texts. Fails if the index holds
-  // vectors of another model (model_id mismatch) or of another dimension.
-  Status attach_embedder(std::shared_ptr<const embed::Embedder> embedder);
-  // Brings your own passage vectors: num_passages() x dim rows, row p for
-  // passage p (see embedding_text()); rows are L2-normalised on the way in.
-  // Replaces any vectors the index had; queries then need query_vector or an
-  // embedder of the same model_id.
-  Status attach_vectors(std::span<const float> rows, uint32_t dim, std::string model_id);
-  // The text a passage is embedded as: its heading path (or title) and body.
-  std::string embedding_text(uint32_t p) const;
-  bool has_vectors() const;
-  // Vector of passage p (dim() floats, a copy); p < num_passages(), has_vectors().
-  std::vector<float> vector(uint32_t p) const;
-  // All passage vectors of the current generation, num_passages() x dim,
-  // row-major (a copy: a generation's rows go when add() or remove() replaces it).
-  std::vector<float> vectors() const;
-  // The query's vector, from the attached embedder (cached by text).
-  Result<std::vector<float>> embed_query(std::string_view query) const;
 
   // Loads an index saved with save(). Verifies format version and checksums;
   // a missing, truncated or corrupt file is a clear error.
@@ -271,22 +335,31 @@ class Index {
   // written beside the old one and made current by one atomic rename; a save
   // that fails midway leaves the previous index loadable and unchanged.
   // Refuses to write into a non-empty directory that is not a medsearch index.
-  // Writes the current generation (waiting for a running add() or remove(),
-  // which wait for it in turn); load() answers as it does. After add() or
-  // remove() the HNSW graph is not written (its nodes are keyed by vector ids
-  // that outlive passage numbers) and load() rebuilds it from the vectors.
+  // Writes the current generation (waiting for a running change, which waits
+  // for it in turn); load() answers as it does. After add() or remove() the
+  // HNSW graph is not written (its nodes are keyed by vector ids that outlive
+  // passage numbers) and load() rebuilds it from the vectors.
   Status save(const std::filesystem::path& dir) const;
+
+  // The current snapshot: what a search started now reads.
+  std::shared_ptr<const Snapshot> snapshot() const;
+
+  // snapshot()->search(), ->search_batch(), ->candidate_pool().
+  Result<SearchResponse> search(std::string_view query, const SearchOptions& options) const;
+  Result<std::vector<SearchResponse>> search_batch(std::span<const std::string> queries,
+                                                   const SearchOptions& options) const;
+  Result<std::vector<rank::Candidate>> candidate_pool(std::string_view query, const SearchOptions& options,
+                                                      std::span<const uint32_t> exclude_documents = {}) const;
 
   // Adds documents: chunked as build() chunks them, indexed in BM25 and, when
   // the index has passage vectors, embedded with the attached embedder and
-  // added to the dense index. Publishes one new generation (see the top of
-  // this file). Errors (nothing changes): no documents, an empty doc_id, a
-  // (corpus, doc_id) pair given twice or already in the index (remove it
-  // first), an index with vectors but no embedder attached, embedding errors.
+  // added to the dense index. Publishes one new generation. Errors (nothing
+  // changes): no documents, an empty doc_id, a (corpus, doc_id) pair given
+  // twice or already in the index (remove it first), an index with vectors
+  // but no embedder attached, embedding errors.
   // Cost: analysis and embedding of the added passages only, plus O(passages)
   // to copy the generation's tables and vectors and merge the BM25 postings
   // (no re-analysis): batch documents into one call where you can.
-  // Thread-safe: one add()/remove() runs at a time, searches continue.
   Status add(std::vector<io::Document> documents, const ProgressFn& progress = nullptr);
   // Removes documents and their passages by doc_id. `corpus` empty: each
   // doc_id must name one document in the index (a doc_id present in several
@@ -294,67 +367,27 @@ class Index {
   // searched. Errors (nothing changes): no ids, an unknown id (kUnknownId), an
   // id given twice, removing every passage of the index. Cost: O(passages) as
   // for add(). The removed passages' rows leave the dense index when no
-  // search of an older generation can still need them, and the index is
+  // snapshot of an older generation can still need them, and the index is
   // compacted when they reach a quarter of its rows.
   Status remove(std::span<const std::string> doc_ids, std::string_view corpus = {});
-  // The current generation: 1 after build() or load(), +1 per add(),
-  // remove() and attach_vectors().
-  uint64_t generation() const;
 
-  // Top-k hits for one query, best first. An empty or blank query is an error;
-  // a query whose terms are all unknown or stopwords gives no hits.
-  Result<std::vector<SearchHit>> search(std::string_view query, const SearchOptions& options) const;
-
-  // search() without materialising text and metadata; materialize() adds them.
-  Result<std::vector<ScoredHit>> search_scored(std::string_view query, const SearchOptions& options) const;
-  // search_scored() and the response's coverage probability.
-  Result<SearchResponse> retrieve(std::string_view query, const SearchOptions& options) const;
-  Result<std::vector<SearchResponse>> retrieve_batch(std::span<const std::string> queries,
-                                                     const SearchOptions& options) const;
-
-  // The candidate pool of the hybrid and rerank modes before fusion: the
-  // union of the BM25 and dense top `candidates` passages with their features
-  // (for training and studying the reranker). Passages of documents in
-  // `exclude_documents` (document numbers) are left out, as if not indexed.
-  Result<std::vector<rank::Candidate>> candidate_pool(std::string_view query, const SearchOptions& options,
-                                                      std::span<const uint32_t> exclude_documents = {}) const;
-  // The share of the query's analysed tokens this index does not know (a
-  // coverage feature, reranker.h); 0 for a query without tokens.
-  float unknown_share(std::string_view query) const;
-
-  // kAuto as this index answers it: kRerank with passage vectors, else kBm25;
-  // any other mode as it is.
-  SearchMode resolve_mode(SearchMode mode) const;
-
-  // The reranker of the rerank mode: the built-in model unless replaced.
-  // Not safe to call while other threads search.
+  // Attaches the embedder that embeds query texts. Fails if the index holds
+  // vectors of another model (model_id mismatch) or of another dimension.
+  Status attach_embedder(std::shared_ptr<const embed::Embedder> embedder);
+  // Brings your own passage vectors: num_passages() x dim rows, row p for
+  // passage p (see Snapshot::embedding_text()); rows are L2-normalised on the
+  // way in. Replaces any vectors the index had (a new generation); queries
+  // then need query_vector or an embedder of the same model_id.
+  Status attach_vectors(std::span<const float> rows, uint32_t dim, std::string model_id);
+  // The reranker of the rerank mode: the built-in model unless replaced
+  // (null: the built-in one again).
   void set_reranker(std::shared_ptr<const rank::Reranker> reranker);
-  const rank::Reranker& reranker() const;
-  SearchHit materialize(const ScoredHit& hit) const;
-  // The parts of a passage's score for a query: BM25 body and heading fields,
-  // and the cosine when the index has vectors and the query's is known
-  // (`query_vector`, or the embedder's cached vector for the text).
-  ScoredHit explain(std::string_view query, uint32_t passage, std::span<const float> query_vector = {}) const;
 
-  // Queries in parallel (oneTBB, caller's arena); results in query order.
-  Result<std::vector<std::vector<SearchHit>>> search_batch(std::span<const std::string> queries,
-                                                           const SearchOptions& options) const;
-
-  // Raw ranked passages, without materialising text (for evaluation and benchmarks).
-  Result<std::vector<lexical::ScoredPassage>> search_passages(std::string_view query,
-                                                              const SearchOptions& options) const;
-
-  // Materialises passage p (score fields left 0). p < num_passages().
-  SearchHit passage(uint32_t p) const;
+  // Of the current snapshot.
+  uint64_t generation() const;
   uint32_t num_passages() const;
   uint32_t num_documents() const;
-  // Document number of passage p, and a document's doc_id and clean text
-  // (copies: the document may be removed meanwhile).
-  uint32_t document_of(uint32_t p) const;
-  std::string doc_id(uint32_t doc) const;
-  std::string clean_text(uint32_t doc) const;
-  // The clean text of the document with this doc_id (any corpus); kUnknownId if absent.
-  Result<std::string> clean_text_of(std::string_view doc_id) const;
+  bool has_vectors() const;
   IndexStats stats() const;
   const BuildOptions& options() const;
 

@@ -1,6 +1,8 @@
-// index_impl.h: Index's state, shared by the files that implement Index
-// (index.cc: build, persistence, lookups; pipeline.cc: the query pipeline).
-// Not installed.
+// index_impl.h: what Index and Snapshot are made of, shared by the files
+// that implement them: index.cc (build, attaching, publication),
+// generation.cc (a generation's tables, chunking, embedding), mutation.cc
+// (add, remove), persistence.cc (save, load), query_cache.cc, filters.cc,
+// snapshot.cc (accessors) and pipeline.cc (the query pipeline). Not installed.
 #pragma once
 
 #include <charconv>
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "core/index/index.h"
+#include "core/internal/binary_io.h"
 #include "core/rank/features.h"
 #include "core/rank/reranker.h"
 #include "core/vector/vector_index.h"
@@ -53,125 +56,174 @@ inline std::string join(const std::vector<std::string>& parts, std::string_view 
   return out;
 }
 
-struct Index::Impl {
-  // A document as stored: shared by every generation that holds it.
-  struct StoredDoc {
-    io::Document meta;  // body left empty: the clean text replaces it
-    std::string clean_text;
-    std::vector<std::vector<std::string>> heading_paths;  // its passages' heading paths
+namespace internal {
+
+// A document as stored: shared by every generation that holds it.
+struct StoredDoc {
+  io::Document meta;  // body left empty: the clean text replaces it
+  std::string clean_text;
+  std::vector<std::vector<std::string>> heading_paths;  // its passages' heading paths
+};
+
+struct StoredPassage {
+  uint32_t doc;
+  uint32_t ordinal;
+  uint32_t begin;
+  uint32_t end;
+  uint32_t heading_path;  // id into its document's heading_paths
+};
+
+// One generation of the documents: immutable once published. Snapshots hold
+// a shared_ptr to theirs; add()/remove() build the next one beside it
+// (sharing documents, the dense index and nothing else). A generation's
+// passages are numbered as build() would number its documents' (documents in
+// order, passages in order), and its BM25 statistics are its own, so it
+// answers as build() over its documents.
+struct Generation {
+  uint64_t generation = 1;
+  std::vector<std::shared_ptr<const StoredDoc>> docs;
+  std::vector<StoredPassage> passages;
+  std::vector<uint32_t> passage_doc;  // passage -> doc, for grouping and filters
+  // Per document, derived from its metadata against this generation's tables.
+  std::vector<uint32_t> doc_date;         // YYYYMMDD or 0
+  // Per metadata key, every (document, value) pair, in document order, with
+  // the value read as a number (NaN if it is not one) and as a date
+  // (YYYYMMDD, 0 if it is not one): what metadata filters scan.
+  struct MetaColumn {
+    std::vector<uint32_t> doc;
+    std::vector<std::string_view> value;  // into docs' metadata (documents are immutable)
+    std::vector<double> number;
+    std::vector<uint32_t> date;
   };
-  struct StoredPassage {
-    uint32_t doc;
-    uint32_t ordinal;
-    uint32_t begin;
-    uint32_t end;
-    uint32_t heading_path;  // id into its document's heading_paths
-  };
+  std::map<std::string, MetaColumn, std::less<>> meta_columns;
+  std::vector<uint8_t> doc_audience;      // Audience
+  std::vector<uint32_t> doc_cancer_type;  // id into cancer_types; 0 = none
+  std::vector<uint32_t> doc_corpus;       // id into corpora
+  std::vector<uint32_t> doc_first_passage;  // doc -> its first passage; size docs + 1
+  std::vector<uint32_t> passage_section;    // passage -> its section: (document, heading path), numbered
+  std::vector<float> passage_heading_commonness;  // rank::kHeadingCommonness
+  std::vector<std::string> corpora;       // sorted, unique
+  std::vector<std::string> cancer_types;  // sorted, unique, [0] = ""
+  std::shared_ptr<const lexical::Bm25Index> bm25;  // shared with generations that add no passages
 
-  // One generation of the index: immutable once published. Searches hold a
-  // shared_ptr to the generation they started with; add()/remove() build the
-  // next one beside it (sharing documents, the dense index and nothing else)
-  // and publish it. A generation's passages are numbered as build() would
-  // number its documents' (documents in order, passages in order), and its
-  // BM25 statistics are its own, so it answers as build() over its documents.
-  struct State {
-    uint64_t generation = 1;
-    std::vector<std::shared_ptr<const StoredDoc>> docs;
-    std::vector<StoredPassage> passages;
-    std::vector<uint32_t> passage_doc;  // passage -> doc, for grouping and filters
-    // Per document, derived from its metadata against this generation's tables.
-    std::vector<uint32_t> doc_date;         // YYYYMMDD or 0
-    // Per metadata key, every (document, value) pair, in document order, with
-    // the value read as a number (NaN if it is not one) and as a date
-    // (YYYYMMDD, 0 if it is not one): what metadata filters scan.
-    struct MetaColumn {
-      std::vector<uint32_t> doc;
-      std::vector<std::string_view> value;  // into docs' metadata (documents are immutable)
-      std::vector<double> number;
-      std::vector<uint32_t> date;
-    };
-    std::map<std::string, MetaColumn, std::less<>> meta_columns;
-    std::vector<uint8_t> doc_audience;      // Audience
-    std::vector<uint32_t> doc_cancer_type;  // id into cancer_types; 0 = none
-    std::vector<uint32_t> doc_corpus;       // id into corpora
-    std::vector<uint32_t> doc_first_passage;  // doc -> its first passage; size docs + 1
-    std::vector<uint32_t> passage_section;    // passage -> its section: (document, heading path), numbered
-    std::vector<float> passage_heading_commonness;  // rank::kHeadingCommonness
-    std::vector<std::string> corpora;       // sorted, unique
-    std::vector<std::string> cancer_types;  // sorted, unique, [0] = ""
-    std::shared_ptr<const lexical::Bm25Index> bm25;  // shared with generations that add no passages
+  // Dense side: vectors (row p = passage p, L2-normalised) and the model
+  // that made them. The ANN index is shared by generations and keyed by
+  // vector ids (vid), not passage numbers: a passage keeps its vid for the
+  // life of the Index object, vids are never reused and ascend with the
+  // passage number. `live` holds this generation's vids when the dense index
+  // may hold others (added later, or removed and not yet reclaimed); null
+  // means passage p has vid p and the index held nothing else when published.
+  uint32_t dim = 0;
+  std::string model_id;
+  std::vector<float> vectors;
+  std::shared_ptr<vector::VectorIndex> dense;
+  std::vector<uint32_t> passage_vid;  // ascending
+  std::shared_ptr<const vector::IdFilter> live;
+  std::vector<float> audience_direction;  // rank::audience_direction() of the vectors
 
-    // Dense side: vectors (row p = passage p, L2-normalised) and the model
-    // that made them. The ANN index is shared by generations and keyed by
-    // vector ids (vid), not passage numbers: a passage keeps its vid for the
-    // life of the Index object, vids are never reused and ascend with the
-    // passage number. `live` holds this generation's vids when the dense index
-    // may hold others (added later, or removed and not yet reclaimed); null
-    // means passage p has vid p and the index held nothing else when published.
-    uint32_t dim = 0;
-    std::string model_id;
-    std::vector<float> vectors;
-    std::shared_ptr<vector::VectorIndex> dense;
-    std::vector<uint32_t> passage_vid;  // ascending
-    std::shared_ptr<const vector::IdFilter> live;
-    std::vector<float> audience_direction;  // rank::audience_direction() of the vectors
+  const StoredDoc& doc(uint32_t d) const { return *docs[d]; }
+  void derive_lookup_tables();
+  void derive_meta_columns();  // filters.cc
+  // What the features need of the vectors (the audience direction); after
+  // every change of `vectors`.
+  void derive_dense_tables();
+  Status build_dense_index(const BuildOptions& options);
+  Result<std::vector<lexical::ScoredPassage>> dense_search(std::span<const float> qv,
+                                                           const std::vector<uint8_t>& allowed, uint32_t k,
+                                                           uint32_t ef) const;
+  float dot(std::span<const float> qv, uint32_t p) const {
+    const float* v = vectors.data() + size_t{p} * dim;
+    float sum = 0.0f;
+    for (uint32_t j = 0; j < dim; ++j) sum += qv[j] * v[j];
+    return sum;
+  }
+  Result<std::vector<uint8_t>> compile_filters(const SearchFilters& f) const;  // filters.cc
+  rank::CorpusView corpus_view() const;
+  std::string passage_id(uint32_t p) const {
+    return doc(passages[p].doc).meta.doc_id + "#" + std::to_string(passages[p].ordinal);
+  }
+  const std::vector<std::string>& heading_path(uint32_t p) const {
+    return doc(passages[p].doc).heading_paths[passages[p].heading_path];
+  }
+  std::string_view body_text(uint32_t p) const {
+    const auto& ps = passages[p];
+    return std::string_view(doc(ps.doc).clean_text).substr(ps.begin, ps.end - ps.begin);
+  }
+  std::string embedding_text(uint32_t p) const;
+  Passage passage(uint32_t p) const;
+};
 
-    const StoredDoc& doc(uint32_t d) const { return *docs[d]; }
-    void derive_lookup_tables();
-    void derive_meta_columns();  // filters.cc
-    // What the features need of the vectors (the audience direction); after
-    // every change of `vectors`.
-    void derive_dense_tables();
-    Status build_dense_index(const BuildOptions& options);
-    Result<std::vector<lexical::ScoredPassage>> dense_search(std::span<const float> qv,
-                                                             const std::vector<uint8_t>& allowed, uint32_t k,
-                                                             uint32_t ef) const;
-    float dot(std::span<const float> qv, uint32_t p) const {
-      const float* v = vectors.data() + size_t{p} * dim;
-      float sum = 0.0f;
-      for (uint32_t j = 0; j < dim; ++j) sum += qv[j] * v[j];
-      return sum;
-    }
-    Result<std::vector<uint8_t>> compile_filters(const SearchFilters& f) const;
-    rank::CorpusView corpus_view() const;
-    std::string passage_id(uint32_t p) const {
-      return doc(passages[p].doc).meta.doc_id + "#" + std::to_string(passages[p].ordinal);
-    }
-    const std::vector<std::string>& heading_path(uint32_t p) const {
-      return doc(passages[p].doc).heading_paths[passages[p].heading_path];
-    }
-    std::string_view body_text(uint32_t p) const {
-      const auto& ps = passages[p];
-      return std::string_view(doc(ps.doc).clean_text).substr(ps.begin, ps.end - ps.begin);
-    }
-    std::string embedding_text(uint32_t p) const;
-    SearchHit passage(uint32_t p) const;
-    Status serialize_documents(internal::BinaryWriter* out) const;
-  };
-
+// What never changes after build() or load(): the options and the analyzer they make.
+struct Settings {
   BuildOptions options;
   text::Analyzer analyzer;
-  std::shared_ptr<const embed::Embedder> embedder;
+};
 
-  // The current generation. Readers copy the pointer under the mutex (a
+// An LRU cache of query vectors, so a repeated query does not pay the
+// encoder twice; one per embedder (query_cache.cc).
+class QueryCache {
+ public:
+  explicit QueryCache(size_t capacity) : capacity_(capacity) {}
+  // The query's vector: cached, or embedded by `embedder` and cached.
+  Result<std::vector<float>> get(std::string_view query, const embed::Embedder& embedder);
+
+ private:
+  size_t capacity_;
+  std::mutex mu_;
+  std::list<std::pair<std::string, std::vector<float>>> lru_;  // guarded by mu_
+  std::unordered_map<std::string_view, decltype(lru_)::iterator> map_;  // guarded by mu_
+};
+
+// What a Snapshot holds.
+struct SnapshotParts {
+  std::shared_ptr<const Generation> gen;
+  std::shared_ptr<const Settings> settings;
+  std::shared_ptr<const embed::Embedder> embedder;  // may be null
+  std::shared_ptr<QueryCache> cache;                // with the embedder
+  std::shared_ptr<const rank::Reranker> reranker;
+};
+
+// Chunks documents as build() does (in parallel, progress stage "chunking"),
+// appending their passages to `passages` with document numbers from first_doc.
+std::vector<std::shared_ptr<const StoredDoc>> chunk(std::vector<io::Document> documents, const BuildOptions& options,
+                                                    const ProgressFn& progress, std::vector<StoredPassage>* passages,
+                                                    uint32_t first_doc);
+// BM25 over passages [first, passages.size()) of `g` (numbered from 0).
+Result<lexical::Bm25Index> index_passages(const Generation& g, uint32_t first, const Settings& settings);
+// Embeds passages [first, g.passages.size()) of `g` in batches (progress
+// stage "embedding"), L2-normalised.
+Result<std::vector<float>> embed_passages(const Generation& g, uint32_t first, const embed::Embedder& embedder,
+                                          uint32_t embed_batch, const ProgressFn& progress);
+// L2-normalises rows in place; fails on NaN or inf (naming row first + i).
+Status normalise_rows(std::span<float> rows, uint32_t dim, size_t first);
+
+// persistence.cc
+Status serialize_documents(const Generation& g, internal::BinaryWriter* out);
+Status deserialize_documents(internal::BinaryReader* in, Generation* g);
+
+}  // namespace internal
+
+// The writer side of Index. Readers only copy `head` (under head_mu).
+struct Index::Impl {
+  using Generation = internal::Generation;
+
+  // The current snapshot. Readers copy the pointer under the mutex (a
   // reference-count increment) and search without it.
-  mutable std::mutex state_mu;
-  std::shared_ptr<const State> head;  // guarded by state_mu
-  std::shared_ptr<const State> current() const {
-    std::lock_guard lock(state_mu);
+  mutable std::mutex head_mu;
+  std::shared_ptr<const Snapshot> head;  // guarded by head_mu
+  std::shared_ptr<const Snapshot> current() const {
+    std::lock_guard lock(head_mu);
     return head;
   }
-  void publish(std::shared_ptr<const State> next) {
-    std::lock_guard lock(state_mu);
-    head = std::move(next);
-  }
+  // Publishes a snapshot of `parts` (needs writer_mu).
+  void publish(internal::SnapshotParts parts);
 
-  // The writer side: add(), remove(), attach_vectors() and save() hold
-  // writer_mu; the fields below it are guarded by it.
-  // Lock order: writer_mu, then state_mu (never the other way).
+  // Changes (add, remove, attach_*, set_reranker) and save() hold writer_mu;
+  // the fields below it are guarded by it.
+  // Lock order: writer_mu, then head_mu (never the other way).
   std::mutex writer_mu;
   // Generations published since the last reclaim that may still be in use.
-  std::vector<std::weak_ptr<const State>> published;
+  std::vector<std::weak_ptr<const Generation>> published;
   // Vids of removed passages, still in the dense index because a generation
   // older than `dead_from` (which holds them) may still be searched.
   struct PendingRemoval {
@@ -181,49 +233,16 @@ struct Index::Impl {
   std::vector<PendingRemoval> pending;
   size_t removed_since_compact = 0;
   uint32_t next_vid = 0;
+  // Publishes `next` as the current generation, with the current snapshot's
+  // other parts. Needs writer_mu.
+  void publish_generation(std::shared_ptr<const Generation> next);
   // Removes the pending vids no live generation holds; compacts the dense
   // index when a quarter of it is removed rows. Needs writer_mu.
   Status reclaim();
-  // The generation after `base`: without the documents with drop[d] != 0,
-  // with `added` (documents chunked, their passages embedded when `vectors`)
-  // appended. Needs writer_mu.
-  Status apply(const State& base, std::span<const uint8_t> drop, std::vector<io::Document> added,
-               const ProgressFn& progress);
-
-  // LRU cache of query vectors, so a repeated query does not pay the encoder twice.
-  mutable std::mutex cache_mu;
-  mutable std::list<std::pair<std::string, std::vector<float>>> cache_lru;
-  mutable std::unordered_map<std::string_view, decltype(cache_lru)::iterator> cache_map;
-
-  // The built-in model unless Index::set_reranker() replaced it.
-  std::shared_ptr<const rank::Reranker> reranker = rank::Reranker::builtin();
-  // The query's vector from the embedder, through the LRU cache.
-  Result<std::vector<float>> embed_query(std::string_view query, uint32_t dim) const;
-
-  // A query, analysed and embedded once for the whole pipeline (pipeline.cc).
-  struct Query {
-    std::vector<lexical::QueryTerm> terms;
-    std::vector<float> vector;     // empty in bm25 mode
-    std::vector<uint8_t> allowed;  // per document; empty: all allowed
-    float unknown_share = 0;       // of the analysed tokens, the share the index does not know
-    std::vector<rank::QueryPhrase> phrases;  // rank::query_phrases()
-  };
-  Status prepare(const State& s, std::string_view query, const SearchOptions& options,
-                 std::span<const uint32_t> exclude_documents, Query* q) const;
-  // The share of `tokens` analysed query tokens that are not among the resolved `terms`.
-  static float unknown_share(size_t tokens, std::span<const lexical::QueryTerm> terms);
-  lexical::Bm25Index::Options bm25_options(const State& s, const Query& q, uint32_t k, bool one_per_doc) const;
-  // The hybrid/rerank candidate pool: BM25 and dense top `depth`, with features.
-  Result<std::vector<rank::Candidate>> pool(const State& s, const Query& q, const SearchOptions& options,
-                                            uint32_t depth) const;
-  Result<SearchResponse> run(const State& s, std::string_view query, const SearchOptions& options) const;
-  // Chunks documents as build() does (in parallel, progress stage "chunking").
-  static std::vector<std::shared_ptr<const StoredDoc>> chunk(std::vector<io::Document> documents,
-                                                             const BuildOptions& options, const ProgressFn& progress,
-                                                             std::vector<StoredPassage>* passages, uint32_t first_doc);
-  // BM25 over passages [first, passages.size()) of `s` (numbered from 0).
-  Result<lexical::Bm25Index> index_passages(const State& s, uint32_t first) const;
-  Status deserialize_documents(internal::BinaryReader* in, State* s);
+  // The generation after the current one: without the documents with
+  // drop[d] != 0, with `added` (documents chunked, their passages embedded
+  // when the index has vectors) appended. Needs writer_mu.
+  Status apply(std::span<const uint8_t> drop, std::vector<io::Document> added, const ProgressFn& progress);
 };
 
 }  // namespace medsearch

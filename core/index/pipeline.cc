@@ -16,7 +16,7 @@
 
 namespace medsearch {
 
-Result<std::vector<lexical::ScoredPassage>> Index::Impl::State::dense_search(std::span<const float> qv,
+Result<std::vector<lexical::ScoredPassage>> internal::Generation::dense_search(std::span<const float> qv,
                                                                              const std::vector<uint8_t>& allowed,
                                                                              uint32_t k, uint32_t ef) const {
   k = std::min<uint32_t>(k, static_cast<uint32_t>(passages.size()));
@@ -60,7 +60,7 @@ Result<std::vector<lexical::ScoredPassage>> Index::Impl::State::dense_search(std
 
 
 
-rank::CorpusView Index::Impl::State::corpus_view() const {
+rank::CorpusView internal::Generation::corpus_view() const {
   return {.bm25 = bm25.get(), .passage_doc = passage_doc, .doc_first_passage = doc_first_passage,
           .vectors = vectors, .dim = dim, .passage_section = passage_section, .doc_audience = doc_audience,
           .audience_direction = audience_direction, .passage_heading_commonness = passage_heading_commonness,
@@ -82,6 +82,18 @@ std::vector<lexical::ScoredPassage> best_per_document(const std::vector<lexical:
   return out;
 }
 
+using internal::Generation;
+using internal::SnapshotParts;
+
+// A query, analysed and embedded once for the whole pipeline.
+struct Query {
+  std::vector<lexical::QueryTerm> terms;
+  std::vector<float> vector;     // empty in bm25 mode
+  std::vector<uint8_t> allowed;  // per document; empty: all allowed
+  float unknown_share = 0;       // of the analysed tokens, the share the index does not know
+  std::vector<rank::QueryPhrase> phrases;  // rank::query_phrases()
+};
+
 bool is_blank(std::string_view s) { return s.find_first_not_of(" \t\r\n\f\v") == std::string_view::npos; }
 
 // The response's coverage features from its ranked candidates (best first).
@@ -101,21 +113,33 @@ rank::CoverageVector coverage_features(std::span<const rank::Candidate> ranked, 
   return r;
 }
 
-}  // namespace
 
-Status Index::Impl::prepare(const State& s, std::string_view query, const SearchOptions& options,
-                            std::span<const uint32_t> exclude_documents, Query* q) const {
+// The query's vector from the embedder, through the snapshot's cache.
+Result<std::vector<float>> embed_query(const SnapshotParts& sp, std::string_view query) {
+  if (!sp.embedder) {
+    return Status::invalid_argument(sp.gen->dim
+                                        ? "no encoder attached to embed the query (attach one, or pass a query vector)"
+                                        : "this index has no passage vectors (build it with an encoder)");
+  }
+  return sp.cache->get(query, *sp.embedder);
+}
+
+// The share of `tokens` analysed query tokens that are not among the resolved `terms`.
+float unknown_share(size_t tokens, std::span<const lexical::QueryTerm> terms) {
+  if (tokens == 0) return 0.0f;
+  float known = 0;
+  for (const auto& t : terms) known += t.weight;
+  return 1.0f - known / static_cast<float>(tokens);
+}
+
+Status prepare(const SnapshotParts& sp, std::string_view query, const SearchOptions& options,
+               std::span<const uint32_t> exclude_documents, Query* q) {
+  const Generation& s = *sp.gen;
   const auto& docs = s.docs;
   const uint32_t dim = s.dim;
   const bool needs_text = options.mode != SearchMode::kDense || options.query_vector.empty();
   if (needs_text && is_blank(query)) return Status::invalid_argument("empty query");
-  if (options.k == 0) return Status::invalid_argument("k must be at least 1");
-  if (!(options.convex_weight >= 0.0f && options.convex_weight <= 1.0f)) {
-    return Status::invalid_argument("convex_weight must be in [0, 1]");
-  }
-  if (!(options.mmr_lambda >= 0.0f && options.mmr_lambda <= 1.0f)) {
-    return Status::invalid_argument("mmr_lambda must be in [0, 1]");
-  }
+  MEDSEARCH_RETURN_IF_ERROR(validate(options));
   q->allowed.clear();
   if (!options.filters.empty()) {
     auto compiled = s.compile_filters(options.filters);
@@ -131,7 +155,7 @@ Status Index::Impl::prepare(const State& s, std::string_view query, const Search
   }
   if (needs_text) {
     std::vector<text::Token> tokens;
-    analyzer.analyze(query, &tokens);
+    sp.settings->analyzer.analyze(query, &tokens);
     q->terms = s.bm25->resolve(tokens);
     if (options.mode == SearchMode::kHybrid || options.mode == SearchMode::kRerank) {  // the pool's features
       q->unknown_share = unknown_share(tokens.size(), q->terms);
@@ -154,22 +178,14 @@ Status Index::Impl::prepare(const State& s, std::string_view query, const Search
     }
     q->vector.assign(options.query_vector.begin(), options.query_vector.end());
   } else {
-    auto embedded = embed_query(query, dim);
+    auto embedded = embed_query(sp, query);
     if (!embedded) return embedded.status();
     q->vector = std::move(embedded).value();
   }
   return Status::ok();
 }
 
-float Index::Impl::unknown_share(size_t tokens, std::span<const lexical::QueryTerm> terms) {
-  if (tokens == 0) return 0.0f;
-  float known = 0;
-  for (const auto& t : terms) known += t.weight;
-  return 1.0f - known / static_cast<float>(tokens);
-}
-
-lexical::Bm25Index::Options Index::Impl::bm25_options(const State& s, const Query& q, uint32_t k,
-                                                      bool one_per_doc) const {
+lexical::Bm25Index::Options bm25_options(const Generation& s, const Query& q, uint32_t k, bool one_per_doc) {
   lexical::Bm25Index::Options o;
   o.k = k;
   o.group_of = s.passage_doc;
@@ -179,8 +195,9 @@ lexical::Bm25Index::Options Index::Impl::bm25_options(const State& s, const Quer
   return o;
 }
 
-Result<std::vector<rank::Candidate>> Index::Impl::pool(const State& s, const Query& q, const SearchOptions& options,
-                                                       uint32_t depth) const {
+// The hybrid/rerank candidate pool: BM25 and dense top `depth`, with features.
+Result<std::vector<rank::Candidate>> pool(const Generation& s, const Query& q, const SearchOptions& options,
+                                          uint32_t depth) {
   // The pool needs most of the dense top list, not all of it: the reranker
   // also sees BM25's. ef = 2 x depth keeps ~92% of the exact top 50 on the
   // guideline corpus at 3/4 of the time of ef 128 (measured on MedQuAD questions).
@@ -194,22 +211,36 @@ Result<std::vector<rank::Candidate>> Index::Impl::pool(const State& s, const Que
   return rank::build_pool(s.corpus_view(), q.terms, q.vector, lexical_list, *dense_list, q.phrases);
 }
 
-Result<SearchResponse> Index::Impl::run(const State& s, std::string_view query, const SearchOptions& options) const {
-  if (options.mode == SearchMode::kAuto) {  // as this generation answers it
-    SearchOptions resolved = options;
-    resolved.mode = s.dim ? SearchMode::kRerank : SearchMode::kBm25;
-    return run(s, query, resolved);
+}  // namespace
+
+Status validate(const SearchOptions& options) {
+  if (options.k == 0) return Status::invalid_argument("k must be at least 1");
+  if (!(options.bm25_weight >= 0.0f && options.bm25_weight <= 1.0f)) {
+    return Status::invalid_argument("bm25_weight must be in [0, 1]");
   }
+  if (!(options.mmr >= 0.0f && options.mmr <= 1.0f)) return Status::invalid_argument("mmr must be in [0, 1]");
+  return Status::ok();
+}
+
+Result<SearchResponse> Snapshot::search(std::string_view query, const SearchOptions& options) const {
+  if (options.mode == SearchMode::kAuto) {
+    SearchOptions resolved = options;
+    resolved.mode = resolve_mode(options.mode);
+    return search(query, resolved);
+  }
+  const SnapshotParts& sp = *parts_;
+  const Generation& s = *sp.gen;
   Query q;
-  MEDSEARCH_RETURN_IF_ERROR(prepare(s, query, options, {}, &q));
+  MEDSEARCH_RETURN_IF_ERROR(prepare(sp, query, options, {}, &q));
   const bool doc_level = options.level == ResultLevel::kDocument;
   const lexical::Bm25Index& bm25 = *s.bm25;
   SearchResponse response;
   response.generation = s.generation;
+  response.snapshot = shared_from_this();
   response.mode = options.mode;
   auto scored_hits = [&](const std::vector<lexical::ScoredPassage>& ranked) {
     for (const auto& r : ranked) {
-      ScoredHit h;
+      Hit h;
       h.passage = r.passage;
       h.score = r.score;
       if (options.explain) {
@@ -255,7 +286,7 @@ Result<SearchResponse> Index::Impl::run(const State& s, std::string_view query, 
       lexical[i] = cands[i].features[rank::kBm25];
       dense[i] = cands[i].dense;
     }
-    rank::convex_scores(lexical, dense, options.convex_weight, fused);
+    rank::convex_scores(lexical, dense, options.bm25_weight, fused);
     for (size_t i = 0; i < cands.size(); ++i) cands[i].score = fused[i];
   }
   auto by_score = [](const rank::Candidate& a, const rank::Candidate& b) {
@@ -269,18 +300,18 @@ Result<SearchResponse> Index::Impl::run(const State& s, std::string_view query, 
     std::vector<rank::FeatureVector> rows(cands.size());
     std::vector<float> scores(cands.size());
     for (size_t i = 0; i < cands.size(); ++i) rows[i] = cands[i].features;
-    reranker->score_batch(rows, scores);
+    sp.reranker->score_batch(rows, scores);
     for (size_t i = 0; i < cands.size(); ++i) cands[i].score = scores[i];
     std::sort(cands.begin(), cands.end(), by_score);
-    response.coverage = reranker->coverage(coverage_features(cands, q.unknown_share));
+    response.coverage = sp.reranker->coverage(coverage_features(cands, q.unknown_share));
   }
   rank::DiversifyOptions div;
   div.k = options.k;
-  div.max_per_document = doc_level ? 1 : options.max_per_document;
-  div.mmr_lambda = options.mmr_lambda;
+  div.max_per_document = doc_level ? 1 : options.max_per_doc;
+  div.mmr_lambda = options.mmr;
   for (uint32_t i : rank::diversify(cands, s.corpus_view(), div)) {
     const rank::Candidate& c = cands[i];
-    ScoredHit h;
+    Hit h;
     h.passage = c.passage;
     h.score = c.score;
     h.body_score = c.body;
@@ -295,89 +326,54 @@ Result<SearchResponse> Index::Impl::run(const State& s, std::string_view query, 
   return response;
 }
 
-Result<std::vector<rank::Candidate>> Index::candidate_pool(std::string_view query, const SearchOptions& options,
-                                                           std::span<const uint32_t> exclude_documents) const {
-  const auto s = impl_->current();
-  if (options.mode == SearchMode::kAuto && s->dim) {
-    SearchOptions resolved = options;
-    resolved.mode = SearchMode::kRerank;
-    return candidate_pool(query, resolved, exclude_documents);
-  }
-  if (options.mode != SearchMode::kHybrid && options.mode != SearchMode::kRerank) {
+Result<std::vector<rank::Candidate>> Snapshot::candidate_pool(std::string_view query, const SearchOptions& options,
+                                                              std::span<const uint32_t> exclude_documents) const {
+  SearchOptions resolved = options;
+  resolved.mode = resolve_mode(options.mode);
+  if (resolved.mode != SearchMode::kHybrid && resolved.mode != SearchMode::kRerank) {
     return Status::invalid_argument("candidate pools belong to the hybrid and rerank modes");
   }
-  Impl::Query q;
-  MEDSEARCH_RETURN_IF_ERROR(impl_->prepare(*s, query, options, exclude_documents, &q));
-  return impl_->pool(*s, q, options, std::max(options.candidates, options.k));
+  Query q;
+  MEDSEARCH_RETURN_IF_ERROR(prepare(*parts_, query, resolved, exclude_documents, &q));
+  return pool(*parts_->gen, q, resolved, std::max(resolved.candidates, resolved.k));
 }
 
-float Index::unknown_share(std::string_view query) const {
-  const auto s = impl_->current();
+float Snapshot::unknown_share(std::string_view query) const {
   std::vector<text::Token> tokens;
-  impl_->analyzer.analyze(query, &tokens);
-  return Impl::unknown_share(tokens.size(), s->bm25->resolve(tokens));
+  parts_->settings->analyzer.analyze(query, &tokens);
+  return medsearch::unknown_share(tokens.size(), parts_->gen->bm25->resolve(tokens));
 }
 
-Result<SearchResponse> Index::retrieve(std::string_view query, const SearchOptions& options) const {
-  return impl_->run(*impl_->current(), query, options);
+Result<std::vector<float>> Snapshot::embed_query(std::string_view query) const {
+  return medsearch::embed_query(*parts_, query);
 }
 
-Result<std::vector<lexical::ScoredPassage>> Index::search_passages(std::string_view query,
-                                                                   const SearchOptions& options) const {
-  SearchOptions o = options;
-  o.explain = false;
-  auto response = impl_->run(*impl_->current(), query, o);
-  if (!response) return response.status();
-  std::vector<lexical::ScoredPassage> out;
-  out.reserve(response->hits.size());
-  for (const auto& h : response->hits) out.push_back({h.passage, h.score});
-  return out;
-}
-
-Result<std::vector<ScoredHit>> Index::search_scored(std::string_view query, const SearchOptions& options) const {
-  auto response = impl_->run(*impl_->current(), query, options);
-  if (!response) return response.status();
-  return std::move(response->hits);
-}
-
-SearchMode Index::resolve_mode(SearchMode mode) const {
-  if (mode != SearchMode::kAuto) return mode;
-  return has_vectors() ? SearchMode::kRerank : SearchMode::kBm25;
-}
-
-void Index::set_reranker(std::shared_ptr<const rank::Reranker> reranker) {
-  impl_->reranker = reranker ? std::move(reranker) : rank::Reranker::builtin();
-}
-
-const rank::Reranker& Index::reranker() const { return *impl_->reranker; }
-
-ScoredHit Index::explain(std::string_view query, uint32_t passage, std::span<const float> query_vector) const {
-  const auto s = impl_->current();
+Hit Snapshot::explain(std::string_view query, uint32_t passage, std::span<const float> query_vector) const {
+  const Generation& s = *parts_->gen;
   std::vector<text::Token> tokens;
-  impl_->analyzer.analyze(query, &tokens);
-  const auto terms = s->bm25->resolve(tokens);
-  ScoredHit h;
+  parts_->settings->analyzer.analyze(query, &tokens);
+  const auto terms = s.bm25->resolve(tokens);
+  Hit h;
   h.passage = passage;
-  h.body_score = s->bm25->field_score(terms, passage, lexical::kBody);
-  h.heading_score = s->bm25->field_score(terms, passage, lexical::kHeading);
-  if (s->dim) {
-    if (query_vector.size() == s->dim) {
-      h.dense_score = s->dot(query_vector, passage);
-    } else if (impl_->embedder) {
-      if (auto qv = impl_->embed_query(query, s->dim); qv) h.dense_score = s->dot(*qv, passage);
+  h.body_score = s.bm25->field_score(terms, passage, lexical::kBody);
+  h.heading_score = s.bm25->field_score(terms, passage, lexical::kHeading);
+  if (s.dim) {
+    if (query_vector.size() == s.dim) {
+      h.dense_score = s.dot(query_vector, passage);
+    } else if (parts_->embedder) {
+      if (auto qv = medsearch::embed_query(*parts_, query); qv) h.dense_score = s.dot(*qv, passage);
     }
   }
   return h;
 }
 
-// Runs one(query) for each query in parallel; results in query order, or the first error.
-template <typename Out, typename One>
-static Result<std::vector<Out>> run_batch(std::span<const std::string> queries, One&& one) {
-  std::vector<Out> out(queries.size());
+Result<std::vector<SearchResponse>> Snapshot::search_batch(std::span<const std::string> queries,
+                                                           const SearchOptions& options) const {
+  std::vector<SearchResponse> out(queries.size());
   std::vector<Status> errors(queries.size());
   tbb::parallel_for(tbb::blocked_range<size_t>(0, queries.size(), 8), [&](const tbb::blocked_range<size_t>& r) {
     for (size_t i = r.begin(); i < r.end(); ++i) {
-      auto result = one(queries[i]);
+      auto result = search(queries[i], options);
       if (result) {
         out[i] = std::move(result).value();
       } else {
@@ -391,13 +387,4 @@ static Result<std::vector<Out>> run_batch(std::span<const std::string> queries, 
   return out;
 }
 
-Result<std::vector<std::vector<SearchHit>>> Index::search_batch(std::span<const std::string> queries,
-                                                                const SearchOptions& options) const {
-  return run_batch<std::vector<SearchHit>>(queries, [&](const std::string& q) { return search(q, options); });
-}
-
-Result<std::vector<SearchResponse>> Index::retrieve_batch(std::span<const std::string> queries,
-                                                          const SearchOptions& options) const {
-  return run_batch<SearchResponse>(queries, [&](const std::string& q) { return retrieve(q, options); });
-}
 }  // namespace medsearch

@@ -79,7 +79,7 @@ TEST(PrecomputedEmbedder, BuildsAndQueriesAnIndexWithTheCallersVectors) {
   ASSERT_TRUE(plain.is_ok());
   const uint32_t n = (*plain)->num_passages(), dim = 12;
   std::vector<std::string> texts;
-  for (uint32_t p = 0; p < n; ++p) texts.push_back((*plain)->embedding_text(p));
+  for (uint32_t p = 0; p < n; ++p) texts.push_back((*plain)->snapshot()->embedding_text(p));
   const std::vector<float> rows = gaussian(size_t{n} * dim, 1);
   const std::vector<float> query_rows = gaussian(testing::kQueries.size() * dim, 2);
   auto made = PrecomputedEmbedder::create(dim, "my-model-v1", {texts, rows}, {testing::kQueries, query_rows});
@@ -93,7 +93,7 @@ TEST(PrecomputedEmbedder, BuildsAndQueriesAnIndexWithTheCallersVectors) {
   EXPECT_EQ(index.stats().model_id, "my-model-v1");
   for (uint32_t p = 0; p < n; ++p) {  // each passage holds its own row
     const auto want = normalised(std::span(rows).subspan(size_t{p} * dim, dim));
-    for (uint32_t j = 0; j < dim; ++j) ASSERT_NEAR(index.vector(p)[j], want[j], 1e-6) << p;
+    for (uint32_t j = 0; j < dim; ++j) ASSERT_NEAR(index.snapshot()->vector(p)[j], want[j], 1e-6) << p;
   }
   for (size_t qi = 0; qi < testing::kQueries.size(); ++qi) {
     const auto q = normalised(std::span(query_rows).subspan(qi * dim, dim));
@@ -108,12 +108,13 @@ TEST(PrecomputedEmbedder, BuildsAndQueriesAnIndexWithTheCallersVectors) {
     SearchOptions o;
     o.mode = SearchMode::kDense;
     o.k = 5;
-    auto hits = index.search_passages(testing::kQueries[qi], o);
-    ASSERT_TRUE(hits.is_ok()) << hits.status().to_string();
-    ASSERT_EQ(hits->size(), 5u);
+    auto response = index.search(testing::kQueries[qi], o);
+    ASSERT_TRUE(response.is_ok()) << response.status().to_string();
+    const auto& hits = response->hits;
+    ASSERT_EQ(hits.size(), 5u);
     for (size_t r = 0; r < 5; ++r) {
-      EXPECT_EQ((*hits)[r].passage, exact[r].second) << testing::kQueries[qi] << " rank " << r;
-      EXPECT_NEAR((*hits)[r].score, -exact[r].first, 1e-5);
+      EXPECT_EQ(hits[r].passage, exact[r].second) << testing::kQueries[qi] << " rank " << r;
+      EXPECT_NEAR(hits[r].score, -exact[r].first, 1e-5);
     }
   }
   // A query without a precomputed vector: the embedder's error, by name.

@@ -156,11 +156,12 @@ std::string with_trailer(std::string file) {
 }
 
 void exercise(const Index& index) {
-  const uint32_t n = index.num_passages();
+  const auto snapshot = index.snapshot();
+  const uint32_t n = snapshot->num_passages();
   for (uint32_t p = 0; p < n; ++p) {
-    const SearchHit h = index.passage(p);
-    FUZZ_CHECK(index.document_of(p) < index.num_documents(), "passage of no document");
-    FUZZ_CHECK(h.begin <= h.end && h.end <= index.clean_text(index.document_of(p)).size(), "passage span");
+    const Passage h = snapshot->passage(p);
+    FUZZ_CHECK(snapshot->document_of(p) < snapshot->num_documents(), "passage of no document");
+    FUZZ_CHECK(h.begin <= h.end && h.end <= snapshot->clean_text(snapshot->document_of(p)).size(), "passage span");
   }
   (void)index.stats();
   SearchOptions o;

@@ -153,15 +153,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     else if (key == "filter") (void)add_filter(value, &o.filters);  // a malformed one adds nothing
     else if (key == "k") o.k = to_u32(value);
     else if (key == "candidates") o.candidates = to_u32(value);
-    else if (key == "max_per_document") o.max_per_document = to_u32(value);
+    else if (key == "max_per_document") o.max_per_doc = to_u32(value);
     else if (key == "rerank_depth") o.rerank_depth = to_u32(value);
     else if (key == "ef") o.ef = to_u32(value);
     else if (key == "level") o.level = to_u32(value) % 2 ? ResultLevel::kDocument : ResultLevel::kPassage;
     else if (key == "mode") o.mode = static_cast<SearchMode>(to_u32(value) % 5);  // kAuto included
     else if (key == "fusion") o.fusion = static_cast<Fusion>(to_u32(value) % 2);
     else if (key == "index") kind = static_cast<int>(to_u32(value) % 3);
-    else if (key == "convex") o.convex_weight = std::strtof(value.c_str(), nullptr);
-    else if (key == "mmr") o.mmr_lambda = std::strtof(value.c_str(), nullptr);
+    else if (key == "convex") o.bm25_weight = std::strtof(value.c_str(), nullptr);
+    else if (key == "mmr") o.mmr = std::strtof(value.c_str(), nullptr);
     else if (key == "explain") o.explain = value != "0";
     else if (key == "qv") {
       for (const auto& x : split(value, ' ')) {
@@ -177,18 +177,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(result.status().code() == StatusCode::kInvalidArgument, result.status().to_string());
     return 0;
   }
-  const auto& hits = *result;
-  const SearchMode mode = index.resolve_mode(o.mode);
+  const auto& hits = result->hits;
+  const Snapshot& snapshot = *result->snapshot;
+  const SearchMode mode = snapshot.resolve_mode(o.mode);
+  FUZZ_CHECK(result->mode == mode, "the response names another mode");
   const bool fused = mode == SearchMode::kHybrid || mode == SearchMode::kRerank;
-  FUZZ_CHECK(hits.size() <= o.k && hits.size() <= index.num_passages(), "more hits than k");
+  FUZZ_CHECK(hits.size() <= o.k && hits.size() <= snapshot.num_passages(), "more hits than k");
+  FUZZ_CHECK(std::isnan(result->coverage) || (result->coverage >= 0.0f && result->coverage <= 1.0f),
+             "coverage outside [0, 1]");
   std::set<std::string> docs;
   std::map<std::string, uint32_t> per_doc;
   for (size_t i = 0; i < hits.size(); ++i) {
-    const SearchHit& h = hits[i];
-    FUZZ_CHECK(h.passage < index.num_passages(), "passage out of range");
-    FUZZ_CHECK(!h.doc_id.empty() && h.end <= index.clean_text(index.document_of(h.passage)).size(), h.doc_id);
-    FUZZ_CHECK(std::isfinite(h.score), "score is not finite");
-    if (i > 0 && (!fused || o.mmr_lambda == 1.0f)) FUZZ_CHECK(hits[i - 1].score >= h.score, "hits not best first");
+    FUZZ_CHECK(hits[i].passage < snapshot.num_passages(), "passage out of range");
+    const Passage h = result->passage(i);
+    FUZZ_CHECK(!h.doc_id.empty() && h.end <= snapshot.clean_text(snapshot.document_of(h.number)).size(), h.doc_id);
+    FUZZ_CHECK(std::isfinite(hits[i].score), "score is not finite");
+    if (i > 0 && (!fused || o.mmr == 1.0f)) FUZZ_CHECK(hits[i - 1].score >= hits[i].score, "hits not best first");
     const auto& f = o.filters;
     FUZZ_CHECK(f.audience.empty() || contains(f.audience, h.audience), "audience filter ignored");
     FUZZ_CHECK(f.cancer_type.empty() || contains(f.cancer_type, h.cancer_type), "cancer type filter ignored");
@@ -201,23 +205,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     const std::string key = h.corpus + "/" + h.doc_id;
     if (o.level == ResultLevel::kDocument) FUZZ_CHECK(docs.insert(key).second, "a document twice at document level");
-    if (fused && o.level == ResultLevel::kPassage && o.max_per_document > 0) {
-      FUZZ_CHECK(++per_doc[key] <= o.max_per_document, "max_per_document ignored");
+    if (fused && o.level == ResultLevel::kPassage && o.max_per_doc > 0) {
+      FUZZ_CHECK(++per_doc[key] <= o.max_per_doc, "max_per_document ignored");
     }
   }
 
   // The other entry points of the same pipeline.
-  auto response = index.retrieve(query, o);
-  FUZZ_CHECK(response.is_ok() && response->hits.size() == hits.size(), "retrieve() differs from search()");
-  FUZZ_CHECK(std::isnan(response->coverage) || (response->coverage >= 0.0f && response->coverage <= 1.0f),
-             "coverage outside [0, 1]");
+  const std::string queries[] = {query};
+  auto batch = index.search_batch(queries, o);
+  FUZZ_CHECK(batch.is_ok() && batch->size() == 1 && (*batch)[0].hits.size() == hits.size(),
+             "search_batch() differs from search()");
   if (fused) {
-    const uint32_t exclude[] = {0, index.num_documents() - 1};
-    auto pool = index.candidate_pool(query, o, exclude);
+    const uint32_t exclude[] = {0, snapshot.num_documents() - 1};
+    auto pool = snapshot.candidate_pool(query, o, exclude);
     FUZZ_CHECK(pool.is_ok(), pool.status().to_string());
     for (const auto& c : *pool) {
-      FUZZ_CHECK(c.passage < index.num_passages(), "pooled passage out of range");
-      const uint32_t d = index.document_of(c.passage);
+      FUZZ_CHECK(c.passage < snapshot.num_passages(), "pooled passage out of range");
+      const uint32_t d = snapshot.document_of(c.passage);
       FUZZ_CHECK(d != exclude[0] && d != exclude[1], "an excluded document was pooled");
     }
   }

@@ -287,21 +287,30 @@ TEST_P(CrashSafeSave, KilledFirstSaveLeavesNoIndexOrTheWholeIndex) {
   std::mt19937_64 rng(777u + GetParam());
   std::uniform_int_distribution<int64_t> delay(0, window_us);
   int none = 0, whole = 0;
-  for (int t = 0; t < trials; ++t) {
+  auto trial = [&](int t, int64_t delay_us) {
     fs::remove_all(dir_);
-    if (!run_and_kill({a.get()}, dir_, delay(rng))) break;
+    if (!run_and_kill({a.get()}, dir_, delay_us)) return false;
     if (!fs::exists(dir_ / "CURRENT")) {
       auto r = Index::load(dir_);
-      ASSERT_EQ(r.status().code(), StatusCode::kNotFound) << "trial " << t << ": " << r.status().to_string();
+      EXPECT_EQ(r.status().code(), StatusCode::kNotFound) << "trial " << t << ": " << r.status().to_string();
       ++none;
-      ASSERT_TRUE(a->save(dir_).is_ok()) << "trial " << t << ": a save over a killed first save must succeed";
+      EXPECT_TRUE(a->save(dir_).is_ok()) << "trial " << t << ": a save over a killed first save must succeed";
     } else {
       ++whole;
     }
-    ASSERT_EQ(load_and_identify({answers_a}, t), 0);
+    EXPECT_EQ(load_and_identify({answers_a}, t), 0);
+    return !::testing::Test::HasFailure();
+  };
+  for (int t = 0; t < trials; ++t) {
+    if (!trial(t, delay(rng))) return;
+  }
+  // On a loaded machine the child's save times vary: try the outcome not yet
+  // seen on purpose (kill at once, or after the whole window).
+  for (int t = trials; (none == 0 || whole == 0) && t < 2 * trials; ++t) {
+    if (!trial(t, none == 0 ? 0 : 4 * window_us)) return;
   }
   std::printf("[ crash    ] first save, %s: %d trials: no index yet %d, whole index %d\n",
-              GetParam() ? "with vectors" : "BM25 only", trials, none, whole);
+              GetParam() ? "with vectors" : "BM25 only", none + whole, none, whole);
   EXPECT_GT(none, 0);
   EXPECT_GT(whole, 0);
 }

@@ -68,11 +68,11 @@ TEST(IndexDense, BuildEmbedsAndDenseSearchFindsTopic) {
     SearchOptions o;
     o.mode = mode;
     o.k = 5;
-    auto hits = (*index)->search("nivolumab lung PD-L1", o);
-    ASSERT_TRUE(hits.is_ok()) << hits.status().to_string();
-    ASSERT_EQ(hits->size(), 5u);
-    for (const auto& h : *hits) EXPECT_NE(h.title.find("lung"), std::string::npos) << h.title;
-    EXPECT_GT((*hits)[0].dense_score, 0.5f);
+    auto response = (*index)->search("nivolumab lung PD-L1", o);
+    ASSERT_TRUE(response.is_ok()) << response.status().to_string();
+    ASSERT_EQ(response->hits.size(), 5u);
+    for (const auto& p : response->passages()) EXPECT_NE(p.title.find("lung"), std::string::npos) << p.title;
+    EXPECT_GT(response->hits[0].dense_score, 0.5f);
   }
 }
 
@@ -80,7 +80,7 @@ TEST(IndexDense, DenseResultsEqualExactCosineAndRespectFilters) {
   auto embedder = std::make_shared<HashEmbedder>();
   auto index = Index::build(corpus(40), BuildOptions{}, nullptr, embedder);
   ASSERT_TRUE(index.is_ok());
-  const Index& ix = **index;
+  const Snapshot& ix = *(*index)->snapshot();
   auto qv = ix.embed_query("melanoma skin ipilimumab");
   ASSERT_TRUE(qv.is_ok());
   // Exact reference: cosine of the query with every passage vector.
@@ -95,17 +95,17 @@ TEST(IndexDense, DenseResultsEqualExactCosineAndRespectFilters) {
   SearchOptions o;
   o.mode = SearchMode::kDense;
   o.k = 8;
-  auto hits = ix.search_passages("melanoma skin ipilimumab", o);
+  auto hits = ix.search("melanoma skin ipilimumab", o);
   ASSERT_TRUE(hits.is_ok());
-  ASSERT_EQ(hits->size(), 8u);
-  for (size_t i = 0; i < hits->size(); ++i) EXPECT_NEAR((*hits)[i].score, -all[i].first, 1e-5);
+  ASSERT_EQ(hits->hits.size(), 8u);
+  for (size_t i = 0; i < hits->hits.size(); ++i) EXPECT_NEAR(hits->hits[i].score, -all[i].first, 1e-5);
 
   o.filters.corpus = {"odd"};
   o.k = 20;
   auto filtered = ix.search("melanoma skin ipilimumab", o);
   ASSERT_TRUE(filtered.is_ok());
-  EXPECT_EQ(filtered->size(), 20u);
-  for (const auto& h : *filtered) EXPECT_EQ(h.corpus, "odd");
+  EXPECT_EQ(filtered->hits.size(), 20u);
+  for (const auto& p : filtered->passages()) EXPECT_EQ(p.corpus, "odd");
 }
 
 TEST(IndexDense, QueryVectorsAreCachedAndCanBeGiven) {
@@ -119,14 +119,14 @@ TEST(IndexDense, QueryVectorsAreCachedAndCanBeGiven) {
   ASSERT_TRUE((*index)->search("aspirin adenoma", o).is_ok());
   EXPECT_EQ(embedder->calls_ - before, 1) << "a repeated query must not be embedded twice";
 
-  auto qv = (*index)->embed_query("aspirin adenoma");
+  auto qv = (*index)->snapshot()->embed_query("aspirin adenoma");
   SearchOptions given = o;
   given.query_vector = *qv;
-  auto a = (*index)->search_passages("aspirin adenoma", o);
-  auto b = (*index)->search_passages("aspirin adenoma", given);
+  auto a = (*index)->search("aspirin adenoma", o);
+  auto b = (*index)->search("aspirin adenoma", given);
   ASSERT_TRUE(a.is_ok() && b.is_ok());
-  ASSERT_EQ(a->size(), b->size());
-  for (size_t i = 0; i < a->size(); ++i) EXPECT_EQ((*a)[i].passage, (*b)[i].passage);
+  ASSERT_EQ(a->hits.size(), b->hits.size());
+  for (size_t i = 0; i < a->hits.size(); ++i) EXPECT_EQ(a->hits[i].passage, b->hits[i].passage);
 
   std::vector<float> wrong(7, 0.1f);
   given.query_vector = wrong;
@@ -153,7 +153,7 @@ TEST(IndexDense, AttachedVectorsPersistAndModelsMustMatch) {
   const uint32_t n = (*index)->num_passages();
   std::vector<float> rows(size_t{n} * e.dim());
   std::vector<std::string> texts;
-  for (uint32_t p = 0; p < n; ++p) texts.push_back((*index)->embedding_text(p));
+  for (uint32_t p = 0; p < n; ++p) texts.push_back((*index)->snapshot()->embedding_text(p));
   std::vector<std::string_view> views(texts.begin(), texts.end());
   ASSERT_TRUE(e.embed(views, embed::TextKind::kPassage, rows).is_ok());
   EXPECT_FALSE((*index)->attach_vectors(std::span<const float>(rows).first(rows.size() - 1), e.dim(), "x").is_ok());
@@ -182,13 +182,13 @@ TEST(IndexDense, AttachedVectorsPersistAndModelsMustMatch) {
       o.mode = mode;
       o.level = level;
       (*index)->attach_embedder(std::make_shared<HashEmbedder>()).is_ok();
-      auto a = (*index)->search_passages("breast tamoxifen", o);
-      auto b = (*loaded)->search_passages("breast tamoxifen", o);
+      auto a = (*index)->search("breast tamoxifen", o);
+      auto b = (*loaded)->search("breast tamoxifen", o);
       ASSERT_TRUE(a.is_ok() && b.is_ok());
-      ASSERT_EQ(a->size(), b->size());
-      for (size_t i = 0; i < a->size(); ++i) {
-        EXPECT_EQ((*a)[i].passage, (*b)[i].passage);
-        EXPECT_EQ((*a)[i].score, (*b)[i].score);
+      ASSERT_EQ(a->hits.size(), b->hits.size());
+      for (size_t i = 0; i < a->hits.size(); ++i) {
+        EXPECT_EQ(a->hits[i].passage, b->hits[i].passage);
+        EXPECT_EQ(a->hits[i].score, b->hits[i].score);
       }
     }
   }
@@ -214,12 +214,15 @@ TEST(IndexPipeline, CandidatePoolIsTheUnionWithConsistentFeatures) {
   dense.mode = SearchMode::kDense;
   dense.k = 20;
   std::set<uint32_t> expected;
-  for (const auto& h : *(*index)->search_passages(q, bm25)) expected.insert(h.passage);
-  for (const auto& h : *(*index)->search_passages(q, dense)) expected.insert(h.passage);
+  for (const SearchOptions& one : {bm25, dense}) {
+    auto response = (*index)->search(q, one);
+    ASSERT_TRUE(response.is_ok());
+    for (const auto& h : response->hits) expected.insert(h.passage);
+  }
   float best_dense = -1;
   for (const auto& c : *pool) {
     EXPECT_TRUE(seen.insert(c.passage).second) << "passage " << c.passage << " twice";
-    const ScoredHit e = (*index)->explain(q, c.passage);
+    const Hit e = (*index)->snapshot()->explain(q, c.passage);
     EXPECT_NEAR(c.body, e.body_score, 1e-4);
     EXPECT_NEAR(c.heading, e.heading_score, 1e-4);
     EXPECT_NEAR(c.dense, e.dense_score, 1e-5);
@@ -233,11 +236,11 @@ TEST(IndexPipeline, CandidatePoolIsTheUnionWithConsistentFeatures) {
 
   // Excluding documents removes their passages, as if they were not indexed.
   std::vector<uint32_t> excluded;
-  for (const auto& c : *pool) excluded.push_back((*index)->document_of(c.passage));
+  for (const auto& c : *pool) excluded.push_back((*index)->snapshot()->document_of(c.passage));
   auto rest = (*index)->candidate_pool(q, o, excluded);
   ASSERT_TRUE(rest.is_ok());
   for (const auto& c : *rest) {
-    EXPECT_EQ(std::count(excluded.begin(), excluded.end(), (*index)->document_of(c.passage)), 0);
+    EXPECT_EQ(std::count(excluded.begin(), excluded.end(), (*index)->snapshot()->document_of(c.passage)), 0);
   }
   EXPECT_FALSE((*index)->candidate_pool(q, o, std::vector<uint32_t>{100000}).is_ok());
   SearchOptions wrong = o;
@@ -251,12 +254,12 @@ TEST(IndexPipeline, RerankExplainsItsScoresAndGivesCoverage) {
   SearchOptions o;
   o.mode = SearchMode::kRerank;
   o.k = 8;
-  auto r = (*index)->retrieve("melanoma ipilimumab", o);
+  auto r = (*index)->search("melanoma ipilimumab", o);
   ASSERT_TRUE(r.is_ok()) << r.status().message();
   ASSERT_EQ(r->hits.size(), 8u);
   EXPECT_GT(r->coverage, 0.0f);
   EXPECT_LT(r->coverage, 1.0f);
-  const auto& model = (*index)->reranker();
+  const auto& model = r->snapshot->reranker();
   std::map<uint32_t, int> per_doc;
   for (size_t i = 0; i < r->hits.size(); ++i) {
     const auto& h = r->hits[i];
@@ -266,13 +269,13 @@ TEST(IndexPipeline, RerankExplainsItsScoresAndGivesCoverage) {
     for (float c : model.contributions(h.features)) sum += c;
     EXPECT_NEAR(sum, h.score, 1e-4);
     if (i) EXPECT_LE(h.score, r->hits[i - 1].score);
-    EXPECT_LE(++per_doc[(*index)->document_of(h.passage)], 3);
+    EXPECT_LE(++per_doc[r->snapshot->document_of(h.passage)], 3);
   }
   // The top hits are about the topic asked.
-  EXPECT_NE((*index)->passage(r->hits[0].passage).text.find("melanoma"), std::string::npos);
+  EXPECT_NE(r->passage(0).text.find("melanoma"), std::string::npos);
   // Other modes are not calibrated.
   o.mode = SearchMode::kHybrid;
-  auto hybrid = (*index)->retrieve("melanoma ipilimumab", o);
+  auto hybrid = (*index)->search("melanoma ipilimumab", o);
   ASSERT_TRUE(hybrid.is_ok());
   EXPECT_TRUE(std::isnan(hybrid->coverage));
 }
@@ -284,28 +287,30 @@ TEST(IndexPipeline, FusionChoicesAndBadOptions) {
   SearchOptions o;
   o.mode = SearchMode::kHybrid;
   o.k = 5;
-  o.max_per_document = 0;
+  o.max_per_doc = 0;
   // Convex with weight 1 is BM25 over the pool; with weight 0, dense.
   o.fusion = Fusion::kConvex;
-  o.convex_weight = 1.0f;
-  auto lexical_only = (*index)->search_passages(q, o);
+  o.bm25_weight = 1.0f;
+  auto lexical_only = (*index)->search(q, o);
   SearchOptions bm25 = o;
   bm25.mode = SearchMode::kBm25;
-  auto reference = (*index)->search_passages(q, bm25);
+  auto reference = (*index)->search(q, bm25);
   ASSERT_TRUE(lexical_only.is_ok() && reference.is_ok());
-  ASSERT_EQ(lexical_only->size(), reference->size());
-  for (size_t i = 0; i < reference->size(); ++i) EXPECT_EQ((*lexical_only)[i].passage, (*reference)[i].passage);
+  ASSERT_EQ(lexical_only->hits.size(), reference->hits.size());
+  for (size_t i = 0; i < reference->hits.size(); ++i) {
+    EXPECT_EQ(lexical_only->hits[i].passage, reference->hits[i].passage);
+  }
   o.fusion = Fusion::kRrf;
-  auto rrf = (*index)->search_passages(q, o);
+  auto rrf = (*index)->search(q, o);
   ASSERT_TRUE(rrf.is_ok());
-  EXPECT_EQ(rrf->size(), 5u);
+  EXPECT_EQ(rrf->hits.size(), 5u);
   for (float bad : {-0.1f, 1.5f, std::nanf("")}) {
     SearchOptions b = o;
-    b.convex_weight = bad;
-    EXPECT_EQ((*index)->search_passages(q, b).status().code(), StatusCode::kInvalidArgument);
+    b.bm25_weight = bad;
+    EXPECT_EQ((*index)->search(q, b).status().code(), StatusCode::kInvalidArgument);
     b = o;
-    b.mmr_lambda = bad;
-    EXPECT_EQ((*index)->search_passages(q, b).status().code(), StatusCode::kInvalidArgument);
+    b.mmr = bad;
+    EXPECT_EQ((*index)->search(q, b).status().code(), StatusCode::kInvalidArgument);
   }
   // Document level: one passage per document, and the filters hold in every mode.
   for (auto mode : {SearchMode::kHybrid, SearchMode::kRerank}) {
@@ -317,9 +322,9 @@ TEST(IndexPipeline, FusionChoicesAndBadOptions) {
     auto hits = (*index)->search(q, d);
     ASSERT_TRUE(hits.is_ok());
     std::set<std::string> docs;
-    for (const auto& h : *hits) {
-      EXPECT_TRUE(docs.insert(h.doc_id).second);
-      EXPECT_EQ(h.corpus, "odd");
+    for (const auto& p : hits->passages()) {
+      EXPECT_TRUE(docs.insert(p.doc_id).second);
+      EXPECT_EQ(p.corpus, "odd");
     }
   }
 }
@@ -329,7 +334,7 @@ TEST(IndexPipeline, RerankWithoutVectorsIsAClearError) {
   ASSERT_TRUE(index.is_ok());
   SearchOptions o;
   o.mode = SearchMode::kRerank;
-  auto r = (*index)->retrieve("melanoma", o);
+  auto r = (*index)->search("melanoma", o);
   ASSERT_FALSE(r.is_ok());
   EXPECT_NE(r.status().message().find("no passage vectors"), std::string::npos);
 }

@@ -78,11 +78,11 @@ TEST_P(IndexMutation, AddedDocumentsAreFoundInEveryMode) {
   for (SearchMode mode : testing::modes_of(*index)) {
     SearchOptions o;
     o.mode = mode;
-    auto response = index->retrieve("zyxomab quorvatinib glimmerase", o);
+    auto response = index->search("zyxomab quorvatinib glimmerase", o);
     ASSERT_TRUE(response.is_ok()) << response.status().to_string();
     EXPECT_EQ(response->generation, 2u);
     ASSERT_FALSE(response->hits.empty()) << static_cast<int>(mode);
-    EXPECT_EQ(index->materialize(response->hits[0]).doc_id, "new") << static_cast<int>(mode);
+    EXPECT_EQ(response->passage(0).doc_id, "new") << static_cast<int>(mode);
   }
   auto reference = rebuild(model, options(), true);
   EXPECT_EQ(answers(*index), answers(*reference));
@@ -110,7 +110,7 @@ TEST_P(IndexMutation, RemovedDocumentsAreGoneInEveryModeAndFilter) {
         for (const auto& q : testing::kQueries) {
           auto hits = index->search(q + " zyxomab", o);
           ASSERT_TRUE(hits.is_ok()) << hits.status().to_string();
-          for (const auto& h : *hits) {
+          for (const auto& h : hits->passages()) {
             EXPECT_EQ(std::find(gone.begin(), gone.end(), h.doc_id), gone.end()) << h.doc_id;
             if (!corpora.empty()) EXPECT_EQ(h.corpus, corpora[0]);
           }

@@ -57,29 +57,38 @@ std::unique_ptr<Index> build_fixture() {
   return std::move(index).value();
 }
 
-std::vector<std::pair<std::string, float>> ranking(const Index& index, std::string_view q, const SearchOptions& o) {
-  auto hits = index.search(q, o);
-  EXPECT_TRUE(hits.is_ok()) << hits.status().to_string();
+// (passage id, score) of each hit, best first.
+std::vector<std::pair<std::string, float>> ids_and_scores(const SearchResponse& response) {
   std::vector<std::pair<std::string, float>> out;
-  for (const auto& h : *hits) out.emplace_back(h.passage_id, h.score);
+  for (size_t i = 0; i < response.hits.size(); ++i) out.emplace_back(response.passage(i).passage_id, response.hits[i].score);
   return out;
+}
+
+std::vector<std::pair<std::string, float>> ranking(const Index& index, std::string_view q, const SearchOptions& o) {
+  auto response = index.search(q, o);
+  EXPECT_TRUE(response.is_ok()) << response.status().to_string();
+  return response ? ids_and_scores(*response) : std::vector<std::pair<std::string, float>>{};
 }
 
 TEST(Index, SearchReturnsProvenance) {
   auto index = build_fixture();
-  auto hits = index->search("nivolumab after first-line chemotherapy stops working", SearchOptions{});
-  ASSERT_TRUE(hits.is_ok());
-  ASSERT_FALSE(hits->empty());
-  const auto& top = (*hits)[0];
+  auto response = index->search("nivolumab after first-line chemotherapy stops working", SearchOptions{});
+  ASSERT_TRUE(response.is_ok());
+  ASSERT_FALSE(response->hits.empty());
+  const Passage top = response->passage(0);
+  const Hit& top_hit = response->hits[0];
   EXPECT_EQ(top.doc_id, "hp/meso.md");
   EXPECT_EQ(top.url, "https://www.cancer.gov/types/mesothelioma/hp/meso-pdq");
   EXPECT_EQ(top.audience, "hp");
   EXPECT_EQ(top.cancer_type, "mesothelioma");
   ASSERT_EQ(top.heading_path.size(), 2u);
   EXPECT_EQ(top.heading_path[1], "Treatment of Recurrent Malignant Mesothelioma");
-  EXPECT_EQ(index->clean_text(index->document_of(top.passage)).substr(top.begin, top.end - top.begin), top.text);
-  EXPECT_NEAR(top.score, top.body_score + index->options().bm25.heading_weight * top.heading_score, 1e-4);
-  for (size_t i = 1; i < hits->size(); ++i) EXPECT_GE((*hits)[i - 1].score, (*hits)[i].score);
+  const Snapshot& snapshot = *response->snapshot;
+  EXPECT_EQ(top.number, top_hit.passage);
+  EXPECT_EQ(snapshot.clean_text(snapshot.document_of(top.number)).substr(top.begin, top.end - top.begin), top.text);
+  EXPECT_NEAR(top_hit.score, top_hit.body_score + index->options().bm25.heading_weight * top_hit.heading_score, 1e-4);
+  const auto& hits = response->hits;
+  for (size_t i = 1; i < hits.size(); ++i) EXPECT_GE(hits[i - 1].score, hits[i].score);
 }
 
 TEST(Index, FiltersRestrictAndUnknownValuesAreErrors) {
@@ -87,19 +96,19 @@ TEST(Index, FiltersRestrictAndUnknownValuesAreErrors) {
   SearchOptions o;
   o.k = 100;
   o.filters.audience = {"patient"};
-  for (const auto& h : *index->search("mesothelioma treatment", o)) EXPECT_EQ(h.audience, "patient");
+  for (const auto& h : index->search("mesothelioma treatment", o)->passages()) EXPECT_EQ(h.audience, "patient");
   o.filters = {};
   o.filters.corpus = {"papers"};
   auto papers = index->search("mesothelioma nivolumab", o);
   ASSERT_TRUE(papers.is_ok());
-  ASSERT_EQ(papers->size(), 1u);
-  EXPECT_EQ((*papers)[0].doc_id, "123");
+  ASSERT_EQ(papers->hits.size(), 1u);
+  EXPECT_EQ(papers->passage(0).doc_id, "123");
   o.filters = {};
   o.filters.reviewed_after = "2025-01-01";
-  for (const auto& h : *index->search("mesothelioma", o)) EXPECT_EQ(h.doc_id, "hp/meso.md");
+  for (const auto& h : index->search("mesothelioma", o)->passages()) EXPECT_EQ(h.doc_id, "hp/meso.md");
   o.filters = {};
   o.filters.cancer_type = {"mesothelioma"};
-  for (const auto& h : *index->search("mesothelioma", o)) EXPECT_EQ(h.cancer_type, "mesothelioma");
+  for (const auto& h : index->search("mesothelioma", o)->passages()) EXPECT_EQ(h.cancer_type, "mesothelioma");
 
   SearchOptions bad;
   bad.filters.audience = {"doctors"};
@@ -121,7 +130,7 @@ TEST(Index, EmptyQueriesAndBadArguments) {
   EXPECT_EQ(index->search("  \n\t", {}).status().code(), StatusCode::kInvalidArgument);
   auto stop_only = index->search("the of and", {});
   ASSERT_TRUE(stop_only.is_ok());
-  EXPECT_TRUE(stop_only->empty());
+  EXPECT_TRUE(stop_only->hits.empty());
   SearchOptions o;
   o.k = 0;
   EXPECT_EQ(index->search("mesothelioma", o).status().code(), StatusCode::kInvalidArgument);
@@ -139,7 +148,7 @@ TEST(Index, DocumentLevelGivesOneHitPerDocument) {
   auto hits = index->search("mesothelioma", o);
   ASSERT_TRUE(hits.is_ok());
   std::set<std::string> docs;
-  for (const auto& h : *hits) EXPECT_TRUE(docs.insert(h.doc_id).second);
+  for (const auto& h : hits->passages()) EXPECT_TRUE(docs.insert(h.doc_id).second);
   EXPECT_EQ(docs.size(), 3u);
 }
 
@@ -262,10 +271,8 @@ TEST(Index, ConcurrentSearchesAgreeWithSequential) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 200; ++i) {
         const size_t qi = (i + t) % queries.size();
-        auto hits = index->search(queries[qi], {});
-        std::vector<std::pair<std::string, float>> got;
-        for (const auto& h : *hits) got.emplace_back(h.passage_id, h.score);
-        if (got != expected[qi]) ++mismatches;
+        auto response = index->search(queries[qi], {});
+        if (!response || ids_and_scores(*response) != expected[qi]) ++mismatches;
       }
     });
   }
@@ -273,11 +280,7 @@ TEST(Index, ConcurrentSearchesAgreeWithSequential) {
   EXPECT_EQ(mismatches.load(), 0);
   auto batch = index->search_batch(queries, {});
   ASSERT_TRUE(batch.is_ok());
-  for (size_t i = 0; i < queries.size(); ++i) {
-    std::vector<std::pair<std::string, float>> got;
-    for (const auto& h : (*batch)[i]) got.emplace_back(h.passage_id, h.score);
-    EXPECT_EQ(got, expected[i]);
-  }
+  for (size_t i = 0; i < queries.size(); ++i) EXPECT_EQ(ids_and_scores((*batch)[i]), expected[i]);
 }
 
 }  // namespace

@@ -87,7 +87,7 @@ std::set<std::string> found(const Index& index, const std::vector<MetadataFilter
   EXPECT_TRUE(hits.is_ok()) << hits.status().to_string();
   std::set<std::string> out;
   if (!hits) return out;
-  for (const auto& h : *hits) out.insert(h.doc_id);
+  for (const auto& h : hits->passages()) out.insert(h.doc_id);
   return out;
 }
 
@@ -118,9 +118,10 @@ TEST(MetadataFilter, MatchesTheDocumentsMetadata) {
   SearchOptions o;
   o.k = 1;
   auto hit = (*index)->search("tumour", o);
-  ASSERT_TRUE(hit.is_ok() && !hit->empty());
-  const auto& d = *std::find_if(docs.begin(), docs.end(), [&](const io::Document& x) { return x.doc_id == (*hit)[0].doc_id; });
-  EXPECT_EQ((*hit)[0].metadata, d.metadata);
+  ASSERT_TRUE(hit.is_ok() && !hit->hits.empty());
+  const Passage top = hit->passage(0);
+  const auto& d = *std::find_if(docs.begin(), docs.end(), [&](const io::Document& x) { return x.doc_id == top.doc_id; });
+  EXPECT_EQ(top.metadata, d.metadata);
 }
 
 TEST(MetadataFilter, SurvivesSaveLoadAndAdd) {
@@ -172,7 +173,7 @@ TEST(MetadataFilter, UnknownKeysValuesAndBoundsAreErrors) {
   o.filters.metadata = {{"year", {}, "2090", ""}};
   auto none = (*index)->search("tumour", o);
   ASSERT_TRUE(none.is_ok());
-  EXPECT_TRUE(none->empty());
+  EXPECT_TRUE(none->hits.empty());
 }
 
 TEST(MetadataFilter, TextForm) {
@@ -220,8 +221,8 @@ TEST(MetadataFilter, FrontMatterKeys) {
   o.filters = f;
   auto hits = (*index)->search("tumour board", o);
   ASSERT_TRUE(hits.is_ok()) << hits.status().to_string();
-  ASSERT_EQ(hits->size(), 1u);
-  EXPECT_EQ((*hits)[0].doc_id, "a");
+  ASSERT_EQ(hits->hits.size(), 1u);
+  EXPECT_EQ(hits->passage(0).doc_id, "a");
 }
 
 }  // namespace

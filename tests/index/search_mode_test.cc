@@ -34,16 +34,16 @@ TEST(SearchModeText, NamesRoundTripAndBadNamesAreErrors) {
 
 // kAuto answers as the mode it resolves to, and the response says which.
 void expect_auto_is(const Index& index, SearchMode want) {
-  EXPECT_EQ(index.resolve_mode(SearchMode::kAuto), want);
+  EXPECT_EQ(index.snapshot()->resolve_mode(SearchMode::kAuto), want);
   for (SearchMode m : {SearchMode::kBm25, SearchMode::kDense, SearchMode::kHybrid, SearchMode::kRerank}) {
-    EXPECT_EQ(index.resolve_mode(m), m);
+    EXPECT_EQ(index.snapshot()->resolve_mode(m), m);
   }
   for (const auto& q : testing::kQueries) {
     SearchOptions a, b;
     a.mode = SearchMode::kAuto;
     b.mode = want;
-    auto auto_response = index.retrieve(q, a);
-    auto want_response = index.retrieve(q, b);
+    auto auto_response = index.search(q, a);
+    auto want_response = index.search(q, b);
     ASSERT_TRUE(auto_response.is_ok() && want_response.is_ok()) << q;
     EXPECT_EQ(auto_response->mode, want);
     ASSERT_EQ(auto_response->hits.size(), want_response->hits.size()) << q;

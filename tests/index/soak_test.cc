@@ -448,10 +448,12 @@ TEST(Soak, IndexSearchesInEveryModeFromManyThreads) {
       for (size_t i = 0; i < queries.size(); ++i) {
         const std::string expected = answer(index, queries[i], mode, ResultLevel::kPassage);
         std::string got = queries[i] + " mode " + std::to_string(static_cast<int>(mode)) + " level 0:";
-        for (const auto& h : (*batch)[i]) {
+        const SearchResponse& response = (*batch)[i];
+        for (size_t r = 0; r < response.hits.size(); ++r) {
+          const Passage p = response.passage(r);
           char score[64];
-          std::snprintf(score, sizeof(score), "%a", static_cast<double>(h.score));
-          got += " " + h.passage_id + "=" + score + "[" + h.text + "]";
+          std::snprintf(score, sizeof(score), "%a", static_cast<double>(response.hits[r].score));
+          got += " " + p.passage_id + "=" + score + "[" + p.text + "]";
         }
         if (got != expected) failures.add("search_batch got " + got + "\nexpected " + expected);
       }
@@ -463,7 +465,7 @@ TEST(Soak, IndexSearchesInEveryModeFromManyThreads) {
     SearchOptions o;
     o.mode = SearchMode::kDense;
     for (size_t i = 0; !stop.load(); ++i) {
-      auto r = index.search_scored("lung trial " + std::to_string(i), o);
+      auto r = index.search("lung trial " + std::to_string(i), o);
       if (!r) failures.add("churn: " + r.status().to_string());
       ++churned;
     }
@@ -615,7 +617,7 @@ TEST(Soak, IndexSearchesInEveryModeWhileDocumentsChange) {
         o.level = rng() % 2 ? ResultLevel::kDocument : ResultLevel::kPassage;
         if (rng() % 3 == 0) o.filters.corpus = {rng() % 2 ? "papers" : "guides"};
         const std::string& q = queries[rng() % queries.size()];
-        auto got = index.retrieve(q, o);
+        auto got = index.search(q, o);
         ++searches;
         const uint64_t g = got ? got->generation : 0;
         if (!got) {
@@ -638,7 +640,7 @@ TEST(Soak, IndexSearchesInEveryModeWhileDocumentsChange) {
           failures.add("no documents recorded for generation " + std::to_string(g));
           continue;
         }
-        auto want = ref->retrieve(q, o);
+        auto want = ref->search(q, o);
         auto describe = [&](const SearchResponse& r) {
           std::string s = "generation " + std::to_string(g) + " " + q + " mode " +
                           std::to_string(static_cast<int>(o.mode)) + " level " +
@@ -647,7 +649,7 @@ TEST(Soak, IndexSearchesInEveryModeWhileDocumentsChange) {
           for (const auto& h : r.hits) {
             char score[64];
             std::snprintf(score, sizeof(score), "%a", static_cast<double>(h.score));
-            s += " " + ref->passage(h.passage).passage_id + "=" + score;
+            s += " " + r.snapshot->passage(h.passage).passage_id + "=" + score;
           }
           char coverage[64];
           std::snprintf(coverage, sizeof(coverage), " coverage %a", static_cast<double>(r.coverage));

@@ -94,14 +94,15 @@ inline std::string answer(const Index& index, const std::string& query, SearchMo
   o.k = 8;
   o.mode = mode;
   o.level = level;
-  auto hits = index.search(query, o);
+  auto response = index.search(query, o);
   std::string line = query + " mode " + std::to_string(static_cast<int>(mode)) + " level " +
                      std::to_string(static_cast<int>(level)) + ":";
-  if (!hits) return line + " error " + hits.status().to_string();
-  for (const auto& h : *hits) {
+  if (!response) return line + " error " + response.status().to_string();
+  for (size_t i = 0; i < response->hits.size(); ++i) {
+    const Passage p = response->passage(i);
     char score[64];
-    std::snprintf(score, sizeof(score), "%a", static_cast<double>(h.score));
-    line += " " + h.passage_id + "=" + score + "[" + h.text + "]";
+    std::snprintf(score, sizeof(score), "%a", static_cast<double>(response->hits[i].score));
+    line += " " + p.passage_id + "=" + score + "[" + p.text + "]";
   }
   return line;
 }

@@ -67,7 +67,7 @@ std::vector<rank::Candidate> pool(const Index& index, std::string_view q) {
 }
 
 std::string last_heading(const Index& index, uint32_t p) {
-  const auto hit = index.materialize(ScoredHit{.passage = p});
+  const auto hit = index.snapshot()->passage(p);
   return hit.heading_path.empty() ? "" : hit.heading_path.back();
 }
 
@@ -84,7 +84,7 @@ TEST(Features, PhraseMatchNeedsTheWordsSideBySide) {
   auto index = build(pages());
   bool memory = false, brain = false;
   for (const auto& c : pool(*index, "chemo brain")) {
-    const auto hit = index->materialize(ScoredHit{.passage = c.passage});
+    const auto hit = index->snapshot()->passage(c.passage);
     if (hit.doc_id == "memory") {
       EXPECT_FLOAT_EQ(c.features[rank::kPhraseMatch], 1.0f);
       memory = true;
@@ -135,7 +135,7 @@ TEST(Features, SectionSupportAndDenseZAreOverThePool) {
   const double sd = std::sqrt(var / static_cast<double>(cands.size()));
   float best = -1;
   for (const auto& c : cands) {
-    const auto hit = index->materialize(ScoredHit{.passage = c.passage});
+    const auto hit = index->snapshot()->passage(c.passage);
     std::string key = hit.doc_id;
     for (const auto& h : hit.heading_path) key += " > " + h;
     auto& s = sections[key];
@@ -145,7 +145,7 @@ TEST(Features, SectionSupportAndDenseZAreOverThePool) {
     EXPECT_NEAR(c.features[rank::kDenseZ], (c.dense - mean) / sd, 1e-4);
   }
   for (const auto& c : cands) {
-    const auto hit = index->materialize(ScoredHit{.passage = c.passage});
+    const auto hit = index->snapshot()->passage(c.passage);
     std::string key = hit.doc_id;
     for (const auto& h : hit.heading_path) key += " > " + h;
     EXPECT_FLOAT_EQ(c.features[rank::kSectionSupport], std::log1p(static_cast<float>(sections[key].first)));
@@ -205,7 +205,7 @@ TEST(Features, AudienceFeatureHasOppositeSignsForTheTwoVersions) {
   auto index = build(pages());
   std::set<float> hp, patient;
   for (const auto& c : pool(*index, "what if the treatment stops working for my dad's mesothelioma")) {
-    const auto hit = index->materialize(ScoredHit{.passage = c.passage});
+    const auto hit = index->snapshot()->passage(c.passage);
     (hit.audience == "patient" ? patient : hp).insert(c.features[rank::kAudienceDense]);
   }
   ASSERT_EQ(hp.size(), 1u);  // one query: the same magnitude, sign by audience
@@ -216,10 +216,10 @@ TEST(Features, AudienceFeatureHasOppositeSignsForTheTwoVersions) {
 
 TEST(Features, UnknownShareCountsTokensTheIndexLacks) {
   auto index = build(pages());
-  EXPECT_FLOAT_EQ(index->unknown_share("nivolumab glioma"), 0.0f);
-  EXPECT_FLOAT_EQ(index->unknown_share("nivolumab dichloroacetate"), 0.5f);
-  EXPECT_FLOAT_EQ(index->unknown_share("zzzqqq"), 1.0f);
-  EXPECT_FLOAT_EQ(index->unknown_share("the of and"), 0.0f);  // no tokens at all
+  EXPECT_FLOAT_EQ(index->snapshot()->unknown_share("nivolumab glioma"), 0.0f);
+  EXPECT_FLOAT_EQ(index->snapshot()->unknown_share("nivolumab dichloroacetate"), 0.5f);
+  EXPECT_FLOAT_EQ(index->snapshot()->unknown_share("zzzqqq"), 1.0f);
+  EXPECT_FLOAT_EQ(index->snapshot()->unknown_share("the of and"), 0.0f);  // no tokens at all
 }
 
 }  // namespace

@@ -12,8 +12,8 @@ int main() {
   std::vector<medsearch::io::Document> docs{d};
   auto index = medsearch::Index::build(std::move(docs), {});
   if (!index) return 1;
-  auto hits = (*index)->search("recurrent mesothelioma", {});
-  if (!hits || hits->size() != 1 || (*hits)[0].doc_id != "a") return 2;
-  std::printf("consumer ok: %s %.3f\n", (*hits)[0].passage_id.c_str(), (*hits)[0].score);
+  auto response = (*index)->search("recurrent mesothelioma", {});
+  if (!response || response->hits.size() != 1 || response->passage(0).doc_id != "a") return 2;
+  std::printf("consumer ok: %s %.3f\n", response->passage(0).passage_id.c_str(), response->hits[0].score);
   return 0;
 }
