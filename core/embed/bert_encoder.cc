@@ -32,6 +32,7 @@
 
 #include "core/embed/bert_encoder.h"
 #include "core/embed/kernels/bf16_gemm.h"
+#include "core/internal/cpu.h"
 
 #include <fcntl.h>
 #include <simdjson.h>
@@ -120,36 +121,36 @@ std::string hex64(uint64_t v) {
 
 #if defined(__x86_64__) && defined(__GNUC__)
 __attribute__((target("arch=x86-64"), noinline)) const char* missing_cpu_feature() {
-  __builtin_cpu_init();
+  const medsearch::internal::CpuFeatures& cpu = medsearch::internal::cpu_features();
 #if defined(__AVX__)
-  if (!__builtin_cpu_supports("avx")) return "avx";
+  if (!cpu.avx) return "avx";
 #endif
 #if defined(__AVX2__)
-  if (!__builtin_cpu_supports("avx2")) return "avx2";
+  if (!cpu.avx2) return "avx2";
 #endif
 #if defined(__FMA__)
-  if (!__builtin_cpu_supports("fma")) return "fma";
+  if (!cpu.fma) return "fma";
 #endif
 #if defined(__BMI__)
-  if (!__builtin_cpu_supports("bmi")) return "bmi";
+  if (!cpu.bmi) return "bmi";
 #endif
 #if defined(__BMI2__)
-  if (!__builtin_cpu_supports("bmi2")) return "bmi2";
+  if (!cpu.bmi2) return "bmi2";
 #endif
 #if defined(__AVX512F__)
-  if (!__builtin_cpu_supports("avx512f")) return "avx512f";
+  if (!cpu.avx512f) return "avx512f";
 #endif
 #if defined(__AVX512BW__)
-  if (!__builtin_cpu_supports("avx512bw")) return "avx512bw";
+  if (!cpu.avx512bw) return "avx512bw";
 #endif
 #if defined(__AVX512DQ__)
-  if (!__builtin_cpu_supports("avx512dq")) return "avx512dq";
+  if (!cpu.avx512dq) return "avx512dq";
 #endif
 #if defined(__AVX512VL__)
-  if (!__builtin_cpu_supports("avx512vl")) return "avx512vl";
+  if (!cpu.avx512vl) return "avx512vl";
 #endif
 #if defined(__AVX512CD__)
-  if (!__builtin_cpu_supports("avx512cd")) return "avx512cd";
+  if (!cpu.avx512cd) return "avx512cd";
 #endif
   return nullptr;
 }

@@ -12,6 +12,10 @@
 // hnswlib::L2SqrSIMD16Ext, ...), so two TUs including them cannot be linked
 // together. Renaming its namespace and its global functions here keeps
 // medsearch linkable into programs that use hnswlib themselves.
+// hnswlib.h carries its own CPU probe (cpuid, xgetbv, AVXCapable,
+// AVX512Capable), called only by its L2Space/InnerProductSpace, which we do
+// not use (KernelSpace below): it is compiled in but never runs. The
+// library's one probe is core/internal/cpu.h.
 #define hnswlib medsearch_hnswlib
 #define cpuid medsearch_hnswlib_cpuid
 #define xgetbv medsearch_hnswlib_xgetbv

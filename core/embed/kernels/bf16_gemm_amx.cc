@@ -12,19 +12,18 @@
 // through a small buffer instead of C.
 #include "core/embed/kernels/bf16_gemm.h"
 
-#include <cpuid.h>
 // GCC 12 reports the AVX-512 reductions (built on _mm512_undefined_*) as
 // maybe-uninitialized.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 #include <immintrin.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+
+#include "core/internal/cpu.h"
 
 #if defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AVX512BF16__) && defined(__AVX512F__)
 #define MEDSEARCH_HAVE_AMX 1
@@ -41,18 +40,15 @@ __attribute__((target("arch=x86-64"), noinline)) const char* probe_amx() {
 #if !MEDSEARCH_HAVE_AMX
   return "this build has no AMX kernel (the compiler lacks -mamx-bf16)";
 #else
-  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return "the CPU does not report AMX (no CPUID leaf 7)";
-  const bool avx512f = (ebx >> 16) & 1, avx512bw = (ebx >> 30) & 1;
-  const bool amx_bf16 = (edx >> 22) & 1, amx_tile = (edx >> 24) & 1;
-  if (!amx_tile || !amx_bf16) return "this CPU has no AMX-BF16 (Intel Sapphire Rapids or later has it)";
-  if (!avx512f || !avx512bw) return "this CPU has no AVX-512";
-  if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) == 0 || ((eax >> 5) & 1) == 0) {
-    return "this CPU has no AVX512-BF16";
+  const medsearch::internal::CpuFeatures& cpu = medsearch::internal::cpu_features();
+  if (!cpu.amx_tile || !cpu.amx_bf16) {
+    return "this CPU has no AMX-BF16 (Intel Sapphire Rapids or later has it), or the operating system does not "
+           "enable its tile state";
   }
+  if (!cpu.avx512f || !cpu.avx512bw) return "this CPU has no AVX-512";
+  if (!cpu.avx512bf16) return "this CPU has no AVX512-BF16";
   // Linux hands out the 8 KB tile state only on request (5.16+).
-  constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
-  if (syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) != 0) {
+  if (!medsearch::internal::amx_tiles_permitted()) {
     return "the operating system did not grant the AMX tile state (Linux 5.16 or later is needed)";
   }
   return "";

@@ -2,6 +2,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/internal/cpu.h"
 #include "core/vector/kernels/distance.h"
 
 namespace medsearch::vector::kernels {
@@ -22,16 +23,13 @@ const char* isa_name(IsaLevel level) {
 }
 
 namespace {
-// libgcc's __builtin_cpu_supports also checks that the OS saves the wide
-// registers (XCR0), so a "yes" here is safe to act on.
 IsaLevel detect() {
-  __builtin_cpu_init();
+  const auto& cpu = medsearch::internal::cpu_features();  // CPU and OS (XCR0) agree
   IsaLevel level = IsaLevel::kScalar;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) level = IsaLevel::kAvx2;
-  if (level == IsaLevel::kAvx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
+  if (cpu.avx2 && cpu.fma) level = IsaLevel::kAvx2;
+  if (level == IsaLevel::kAvx2 && cpu.avx512f && cpu.avx512bw && cpu.avx512vl && cpu.avx512dq) {
     level = IsaLevel::kAvx512;
-    if (__builtin_cpu_supports("avx512vnni")) level = IsaLevel::kAvx512Vnni;
+    if (cpu.avx512vnni) level = IsaLevel::kAvx512Vnni;
   }
   // MEDSEARCH_ISA=scalar|avx2|avx512 caps the level (benchmarks, debugging).
   if (const char* cap = std::getenv("MEDSEARCH_ISA")) {
