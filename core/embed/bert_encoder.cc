@@ -32,18 +32,15 @@
 
 #include "core/embed/bert_encoder.h"
 #include "core/embed/kernels/bf16_gemm.h"
+#include "core/internal/binary_io.h"
 #include "core/internal/cpu.h"
+#include "core/internal/mapped_file.h"
 
-#include <fcntl.h>
 #include <simdjson.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 #include <tbb/partitioner.h>
 #include <tbb/task_arena.h>
-#include <unistd.h>
-#include <xxhash.h>
 
 // GCC 12 reports Eigen's AVX-512 packet code (built on _mm512_undefined_*)
 // as maybe-uninitialized when this file is compiled for x86-64-v4.
@@ -52,7 +49,6 @@
 #endif
 #include <Eigen/Core>
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -161,49 +157,15 @@ const char* missing_cpu_feature() { return nullptr; }
 // ---------------------------------------------------------------------------
 // Files.
 
-// A read-only memory map of a whole file; empty files are not mapped.
-class MappedFile {
- public:
-  MappedFile() = default;
-  MappedFile(MappedFile&& o) noexcept : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
-  MappedFile& operator=(MappedFile&&) = delete;
-  ~MappedFile() {
-    if (data_ != nullptr) ::munmap(data_, size_);
+// The weights, mapped read-only (core/internal/mapped_file.h); a missing
+// file says how to fetch the model.
+Result<std::shared_ptr<const medsearch::internal::MappedFile>> map_weights(const fs::path& path) {
+  auto mapped = medsearch::internal::MappedFile::open(path);
+  if (!mapped && mapped.status().code() == StatusCode::kNotFound) {
+    return Status::not_found(path.string() + " is missing; " + kFetchHint);
   }
-
-  static Result<MappedFile> open(const fs::path& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      if (errno == ENOENT) return Status::not_found(path.string() + " is missing; " + kFetchHint);
-      return Status::io_error("cannot open " + path.string() + ": " + std::strerror(errno));
-    }
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-      const int e = errno;
-      ::close(fd);
-      return Status::io_error("cannot stat " + path.string() + ": " + std::strerror(e));
-    }
-    MappedFile f;
-    f.size_ = static_cast<size_t>(st.st_size);
-    if (f.size_ > 0) {
-      void* p = ::mmap(nullptr, f.size_, PROT_READ, MAP_PRIVATE, fd, 0);
-      if (p == MAP_FAILED) {
-        const int e = errno;
-        ::close(fd);
-        return Status::io_error("cannot map " + path.string() + ": " + std::strerror(e));
-      }
-      f.data_ = p;
-    }
-    ::close(fd);
-    return f;
-  }
-
-  std::string_view bytes() const { return {static_cast<const char*>(data_), size_}; }
-
- private:
-  void* data_ = nullptr;
-  size_t size_ = 0;
-};
+  return mapped;
+}
 
 // Parses a small JSON file into `doc` (owned by `parser`). kNotFound if missing.
 Status read_json(const fs::path& path, simdjson::dom::parser& parser, simdjson::dom::element* doc) {
@@ -727,15 +689,15 @@ struct BertEncoder::Impl {
 };
 
 Status BertEncoder::Impl::load_weights(const fs::path& file) {
-  auto mapped = MappedFile::open(file);
+  auto mapped = map_weights(file);
   if (!mapped) return mapped.status();
-  const std::string_view bytes = mapped->bytes();
+  const std::string_view bytes = (*mapped)->bytes();
   const std::string name = file.string();
   auto parsed = SafeTensors::parse(bytes, name);
   if (!parsed) return parsed.status();
   const SafeTensors& st = *parsed;
 
-  const uint64_t hash = XXH3_64bits(bytes.data(), bytes.size());
+  const uint64_t hash = medsearch::internal::xxh3_64(bytes);
   const PinnedWeights* pinned = nullptr;
   for (const auto& p : kPinnedWeights) {
     if (p.xxh3 == hash && p.bytes == bytes.size()) pinned = &p;

@@ -236,25 +236,25 @@ Status FlatIndex::compact() {
 // u32[slots] doc ids, u8[slots] deleted flags, pad to 64, f32[slots * dim] rows.
 Status FlatIndex::save(const std::filesystem::path& path) const {
   std::shared_lock lock(mu_);
-  auto w = internal::FileWriter::create(path, IndexKind::kFlat);
+  auto w = internal::create_index_file(path, IndexKind::kFlat);
   if (!w) return w.status();
-  auto& f = **w;
+  auto& f = *w;
   const uint8_t pad[3] = {0, 0, 0};
-  MEDSEARCH_RETURN_IF_ERROR(f.put<uint64_t>(opt_.dim));
-  MEDSEARCH_RETURN_IF_ERROR(f.put<uint8_t>(static_cast<uint8_t>(opt_.metric)));
-  MEDSEARCH_RETURN_IF_ERROR(f.write(pad, 3));
-  MEDSEARCH_RETURN_IF_ERROR(f.put<uint32_t>(next_id_));
-  MEDSEARCH_RETURN_IF_ERROR(f.put<uint64_t>(slot_ids_.size()));
-  MEDSEARCH_RETURN_IF_ERROR(f.write(slot_ids_.data(), slot_ids_.size() * sizeof(DocId)));
-  MEDSEARCH_RETURN_IF_ERROR(f.write(deleted_.data(), deleted_.size()));
-  MEDSEARCH_RETURN_IF_ERROR(f.align(64));
-  MEDSEARCH_RETURN_IF_ERROR(f.write(rows_.data(), rows_.size() * opt_.dim * sizeof(float)));
-  return f.finish();
+  f.put<uint64_t>(opt_.dim);
+  f.put<uint8_t>(static_cast<uint8_t>(opt_.metric));
+  f.write(pad, 3);
+  f.put<uint32_t>(next_id_);
+  f.put<uint64_t>(slot_ids_.size());
+  f.write(slot_ids_.data(), slot_ids_.size() * sizeof(DocId));
+  f.write(deleted_.data(), deleted_.size());
+  f.align(64);
+  f.write(rows_.data(), rows_.size() * opt_.dim * sizeof(float));
+  return internal::finish_index_file(f);
 }
 
 Result<std::unique_ptr<FlatIndex>> FlatIndex::load(std::shared_ptr<const internal::MappedFile> file,
                                                    const std::string& name) {
-  internal::Cursor c(*file, name);
+  auto c = internal::payload_reader(*file, name);
   uint64_t dim = 0, slots = 0;
   uint8_t metric = 0, pad[3];
   uint32_t next_id = 0;

@@ -32,7 +32,7 @@ class FlatIndex final : public VectorIndex {
   static constexpr size_t kFilterScanRatio = 8;
 
   explicit FlatIndex(const IndexOptions& options);
-  static Result<std::unique_ptr<FlatIndex>> load(std::shared_ptr<const internal::MappedFile> file,
+  static Result<std::unique_ptr<FlatIndex>> load(std::shared_ptr<const medsearch::internal::MappedFile> file,
                                                  const std::string& name);
 
   const IndexOptions& options() const override { return opt_; }

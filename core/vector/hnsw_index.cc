@@ -44,6 +44,7 @@
 #include <shared_mutex>
 
 #include "core/vector/hnsw_index.h"
+#include "core/vector/index_file.h"
 #include "core/vector/id_map.h"
 #include "core/vector/kernels/distance.h"
 #include "core/vector/quantizer.h"
@@ -666,42 +667,42 @@ struct GraphHeader {
 Status HnswIndex::save(const std::filesystem::path& path) const {
   const Impl& m = *impl_;
   std::shared_lock lock(m.mu);
-  auto w = internal::FileWriter::create(path, IndexKind::kHnsw);
+  auto w = internal::create_index_file(path, IndexKind::kHnsw);
   if (!w) return w.status();
-  auto& f = **w;
+  auto& f = *w;
   const uint8_t flags[4] = {static_cast<uint8_t>(m.opt.metric), static_cast<uint8_t>(m.opt.dtype),
                             static_cast<uint8_t>(m.opt.keep_float32), 0};
-  MEDSEARCH_RETURN_IF_ERROR(f.put<uint64_t>(m.opt.dim));
-  MEDSEARCH_RETURN_IF_ERROR(f.write(flags, 4));
-  MEDSEARCH_RETURN_IF_ERROR(f.put<uint32_t>(m.opt.M));
-  MEDSEARCH_RETURN_IF_ERROR(f.put<uint32_t>(m.opt.ef_construction));
-  MEDSEARCH_RETURN_IF_ERROR(f.put<uint32_t>(m.opt.seed));
-  MEDSEARCH_RETURN_IF_ERROR(f.put<float>(m.quant.scale()));
-  MEDSEARCH_RETURN_IF_ERROR(f.put<uint32_t>(m.next_id));
+  f.put<uint64_t>(m.opt.dim);
+  f.write(flags, 4);
+  f.put<uint32_t>(m.opt.M);
+  f.put<uint32_t>(m.opt.ef_construction);
+  f.put<uint32_t>(m.opt.seed);
+  f.put<float>(m.quant.scale());
+  f.put<uint32_t>(m.next_id);
   const uint64_t nodes = m.graph ? m.graph->cur_element_count : 0;
-  MEDSEARCH_RETURN_IF_ERROR(f.put<uint64_t>(nodes));
-  if (nodes == 0) return f.finish();
+  f.put<uint64_t>(nodes);
+  if (nodes == 0) return internal::finish_index_file(f);
   const Graph& g = *m.graph;
   const GraphHeader h{g.maxlevel_, g.enterpoint_node_, g.size_data_per_element_, g.size_links_per_element_,
                       g.offsetData_, g.label_offset_};
-  MEDSEARCH_RETURN_IF_ERROR(f.put(h));
-  MEDSEARCH_RETURN_IF_ERROR(f.align(64));
-  MEDSEARCH_RETURN_IF_ERROR(f.write(g.data_level0_memory_, nodes * g.size_data_per_element_));
+  f.put(h);
+  f.align(64);
+  f.write(g.data_level0_memory_, nodes * g.size_data_per_element_);
   std::vector<uint32_t> levels(g.element_levels_.begin(), g.element_levels_.begin() + static_cast<ptrdiff_t>(nodes));
-  MEDSEARCH_RETURN_IF_ERROR(f.write(levels.data(), levels.size() * sizeof(uint32_t)));
+  f.write(levels.data(), levels.size() * sizeof(uint32_t));
   for (size_t i = 0; i < nodes; ++i) {
-    if (levels[i] > 0) MEDSEARCH_RETURN_IF_ERROR(f.write(g.linkLists_[i], g.size_links_per_element_ * levels[i]));
+    if (levels[i] > 0) f.write(g.linkLists_[i], g.size_links_per_element_ * levels[i]);
   }
   if (m.has_floats()) {
-    MEDSEARCH_RETURN_IF_ERROR(f.align(64));
-    MEDSEARCH_RETURN_IF_ERROR(f.write(m.floats.data(), nodes * m.opt.dim * sizeof(float)));
+    f.align(64);
+    f.write(m.floats.data(), nodes * m.opt.dim * sizeof(float));
   }
-  return f.finish();
+  return internal::finish_index_file(f);
 }
 
 Result<std::unique_ptr<HnswIndex>> HnswIndex::load(std::shared_ptr<const internal::MappedFile> file,
                                                    const std::string& name) {
-  internal::Cursor c(*file, name);
+  auto c = internal::payload_reader(*file, name);
   uint64_t dim = 0, nodes = 0;
   uint8_t flags[4];
   uint32_t M = 0, efc = 0, seed = 0, next_id = 0;

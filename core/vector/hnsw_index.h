@@ -60,8 +60,11 @@
 #include <memory>
 #include <string>
 
-#include "core/vector/index_file.h"
 #include "core/vector/vector_index.h"
+
+namespace medsearch::internal {
+class MappedFile;  // core/internal/mapped_file.h (not installed)
+}  // namespace medsearch::internal
 
 namespace medsearch::vector {
 
@@ -69,7 +72,7 @@ class HnswIndex final : public VectorIndex {
  public:
   explicit HnswIndex(const IndexOptions& options);
   ~HnswIndex() override;
-  static Result<std::unique_ptr<HnswIndex>> load(std::shared_ptr<const internal::MappedFile> file,
+  static Result<std::unique_ptr<HnswIndex>> load(std::shared_ptr<const medsearch::internal::MappedFile> file,
                                                  const std::string& name);
 
   const IndexOptions& options() const override;

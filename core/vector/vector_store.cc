@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <utility>
 
+#include "core/internal/mapped_file.h"
+
 namespace medsearch::vector {
 
 namespace {

@@ -22,7 +22,10 @@
 #include <span>
 
 #include "core/common/status.h"
-#include "core/vector/index_file.h"
+
+namespace medsearch::internal {
+class MappedFile;  // core/internal/mapped_file.h (not installed)
+}  // namespace medsearch::internal
 
 namespace medsearch::vector {
 
@@ -33,8 +36,9 @@ class VectorStore {
   VectorStore() = default;
   VectorStore(size_t dim, Backing backing) : dim_(dim), backing_(backing) {}
   // Rows [0, rows) at `data` inside `file` (which the store keeps alive).
-  static VectorStore mapped(size_t dim, Backing on_write, std::shared_ptr<const internal::MappedFile> file,
-                            const float* data, size_t rows);
+  static VectorStore mapped(size_t dim, Backing on_write,
+                            std::shared_ptr<const medsearch::internal::MappedFile> file, const float* data,
+                            size_t rows);
   VectorStore(VectorStore&&) noexcept;
   VectorStore& operator=(VectorStore&&) noexcept;
   ~VectorStore();
@@ -66,7 +70,7 @@ class VectorStore {
   size_t rows_ = 0;
   size_t capacity_ = 0;                                 // rows
   int spill_fd_ = -1;                                   // spill backing
-  std::shared_ptr<const internal::MappedFile> file_;    // mapped backing
+  std::shared_ptr<const medsearch::internal::MappedFile> file_;  // mapped backing
 };
 
 }  // namespace medsearch::vector

@@ -1,13 +1,18 @@
 // Little-endian serialisation and whole-file I/O (core/internal/binary_io.h):
 // round trips, the exact byte layout, bounds checks that turn every read past
 // the end (and every forged count) into a kCorrupt Status naming the file,
-// checksums, and atomic writes that leave no temp file behind.
+// reader windows and aligned views, checksums, the streaming file writer
+// (same bytes as in memory, errors kept until commit) and atomic writes that
+// leave no temp file behind.
 #include "core/internal/binary_io.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
+#include <cstring>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -258,6 +263,59 @@ TEST(BinaryIo, ChecksumIsXxh64AsSixteenHexDigits) {
   EXPECT_NE(checksum_hex(std::string_view(data).substr(0, 4095)), base);  // truncation
 }
 
+// A reader over [begin, end) of a span: reads stop at `end`, offsets and
+// alignment count from the span's start (as in a mapped vector file, whose
+// payload sits between a header and a trailer).
+TEST(BinaryIo, ReaderWindowStopsAtItsEndAndAlignsFromTheStart) {
+  BinaryWriter w;
+  w.put<uint32_t>(0xaaaaaaaa);  // [0, 4): "header", outside the window
+  w.put<uint16_t>(7);           // [4, 6)
+  w.align(16);                  // zeros up to 16
+  w.put<uint64_t>(99);          // [16, 24)
+  w.put<uint32_t>(0xbbbbbbbb);  // [24, 28): "trailer", outside the window
+  ASSERT_EQ(w.offset(), 28u);
+  EXPECT_EQ(w.buffer().substr(6, 10), std::string(10, '\0'));
+  const std::string buf = w.buffer();
+  BinaryReader r(buf, "window.bin", 4, 24);
+  EXPECT_EQ(r.offset(), 4u);
+  EXPECT_EQ(r.remaining(), 20u);
+  uint16_t a = 0;
+  ASSERT_TRUE(r.get(&a).is_ok());
+  EXPECT_EQ(a, 7);
+  const char* p = nullptr;
+  EXPECT_EQ(r.view(9, 16, &p).message(), "window.bin: truncated data at byte 6");  // 16 + 9 > 24
+  EXPECT_EQ(r.view(1, 32, &p).code(), StatusCode::kCorrupt);  // the padding alone passes the end
+  EXPECT_EQ(r.view(SIZE_MAX, 1, &p).code(), StatusCode::kCorrupt);
+  EXPECT_EQ(p, nullptr);
+  EXPECT_EQ(r.offset(), 6u);  // failed views consume nothing
+  ASSERT_TRUE(r.view(8, 16, &p).is_ok());
+  EXPECT_EQ(p - buf.data(), 16);
+  uint64_t v = 0;
+  std::memcpy(&v, p, 8);
+  EXPECT_EQ(v, 99u);
+  EXPECT_TRUE(r.at_end());
+  uint8_t more = 0;
+  EXPECT_EQ(r.get(&more).message(), "window.bin: truncated data at byte 24");  // the trailer stays unread
+  EXPECT_TRUE(r.view(0, 8, &p).is_ok());  // empty, aligned, at the end
+}
+
+TEST(BinaryIo, Xxh3IsTheWritersChecksum) {
+  // XXH3-64 of nothing, seed 0 (xxHash's reference value).
+  EXPECT_EQ(xxh3_64(""), 0x2d06800538d394c2u);
+  BinaryWriter w;
+  EXPECT_EQ(w.checksum(), xxh3_64(""));
+  w.put_string("passage");
+  w.put<float>(0.25f);
+  EXPECT_EQ(w.checksum(), xxh3_64(w.buffer()));
+  std::string flipped = w.buffer();
+  flipped[5] ^= 1;
+  EXPECT_NE(xxh3_64(flipped), w.checksum());
+  EXPECT_NE(xxh3_64(std::string_view(w.buffer()).substr(1)), w.checksum());
+  // An in-memory writer has no file to commit.
+  EXPECT_EQ(w.commit().code(), StatusCode::kInternal);
+  EXPECT_TRUE(w.path().empty());
+}
+
 class BinaryIoFiles : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -347,6 +405,117 @@ TEST_F(BinaryIoFiles, SyncDirectory) {
   const Status st = sync_directory(dir_ / "missing");
   EXPECT_EQ(st.code(), StatusCode::kIoError);
   EXPECT_NE(st.message().find("missing"), std::string::npos);
+}
+
+// The same sequence of writes gives the same bytes in memory and streamed to
+// a file (small values buffered, large arrays passed straight through, in
+// order), and the streaming checksum covers every byte.
+TEST_F(BinaryIoFiles, FileWriterWritesWhatTheMemoryWriterWould) {
+  std::vector<uint32_t> big((3u << 20) / 4);  // 3 MiB: bypasses the buffer
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<uint32_t>(i * 2654435761u);
+  std::vector<uint32_t> medium(200000, 0x01020304u);  // 800 KB: buffered, flushed by the next write
+  const auto fill = [&](BinaryWriter& w) {
+    w.put<uint8_t>(1);
+    w.put_vector(medium);
+    w.align(64);
+    w.write(big.data(), big.size() * 4);
+    w.put_string("between");
+    w.align(4096);
+    w.put_vector(medium);
+    w.put_strings({"a", "bc"});
+  };
+  BinaryWriter memory;
+  fill(memory);
+  const fs::path file = dir_ / "vectors.msv";
+  auto w = BinaryWriter::create_file(file);
+  ASSERT_TRUE(w.is_ok()) << w.status().to_string();
+  EXPECT_EQ(w->path(), file);
+  fill(*w);
+  EXPECT_EQ(w->offset(), memory.offset());
+  EXPECT_LT(w->buffer().size(), BinaryWriter::kFlushBytes + 1);  // it streamed
+  EXPECT_EQ(w->checksum(), memory.checksum());
+  EXPECT_TRUE(fs::exists(dir_ / "vectors.msv.tmp"));
+  EXPECT_FALSE(fs::exists(file));  // nothing at the path before commit()
+  ASSERT_TRUE(w->commit().is_ok());
+  EXPECT_EQ(listing(), std::vector<std::string>{"vectors.msv"});
+  const auto back = read_file(file);
+  ASSERT_TRUE(back.is_ok());
+  EXPECT_EQ(back->size(), memory.buffer().size());
+  EXPECT_TRUE(*back == memory.buffer());
+  EXPECT_EQ(xxh3_64(*back), memory.checksum());
+  const Status again = w->commit();
+  EXPECT_EQ(again.code(), StatusCode::kInternal);
+  EXPECT_NE(again.message().find("twice"), std::string::npos) << again.message();
+}
+
+// Dropped before commit(): the temp file goes, the old file stays.
+TEST_F(BinaryIoFiles, AnAbandonedFileWriterLeavesTheOldFile) {
+  const fs::path file = dir_ / "lexical.bin";
+  ASSERT_TRUE(write_file_atomic(file, "old contents").is_ok());
+  {
+    auto w = BinaryWriter::create_file(file);
+    ASSERT_TRUE(w.is_ok());
+    std::string big(3u << 20, 'x');
+    w->write(big.data(), big.size());
+    EXPECT_GT(fs::file_size(dir_ / "lexical.bin.tmp"), 0u);
+    BinaryWriter moved = std::move(w).value();  // ownership of the temp file moves with it
+    EXPECT_EQ(moved.path(), file);
+  }
+  EXPECT_EQ(listing(), std::vector<std::string>{"lexical.bin"});
+  EXPECT_EQ(*read_file(file), "old contents");
+}
+
+TEST_F(BinaryIoFiles, FileWriterErrorsNameTheFile) {
+  // No directory for the temp file.
+  const auto missing = BinaryWriter::create_file(dir_ / "gone" / "x.bin");
+  ASSERT_FALSE(missing.is_ok());
+  EXPECT_EQ(missing.status().code(), StatusCode::kIoError);
+  EXPECT_NE(missing.status().message().find("cannot create " + (dir_ / "gone" / "x.bin.tmp").string()),
+            std::string::npos)
+      << missing.status().message();
+  // The path is a non-empty directory: commit()'s rename fails and the temp file goes.
+  fs::create_directories(dir_ / "busy" / "child");
+  auto w = BinaryWriter::create_file(dir_ / "busy");
+  ASSERT_TRUE(w.is_ok());
+  w->put<uint64_t>(1);
+  const Status st = w->commit();
+  EXPECT_EQ(st.code(), StatusCode::kIoError);
+  EXPECT_NE(st.message().find("cannot rename onto " + (dir_ / "busy").string()), std::string::npos) << st.message();
+  w = BinaryWriter();  // drops the failed writer
+  EXPECT_EQ(listing(), std::vector<std::string>{"busy"});
+}
+
+// A write the OS refuses (here: past RLIMIT_FSIZE) is remembered; later
+// writes are dropped, commit() reports it and nothing replaces the file.
+TEST_F(BinaryIoFiles, AFailedWriteIsKeptUntilCommit) {
+  const fs::path file = dir_ / "dense.idx";
+  ASSERT_TRUE(write_file_atomic(file, "previous index").is_ok());
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);  // EFBIG instead of a signal
+  rlimit small = old;
+  small.rlim_cur = 1 << 20;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  Status st;
+  {
+    auto w = BinaryWriter::create_file(file);
+    if (w.is_ok()) {
+      const std::string big(3u << 20, 'v');
+      w->write(big.data(), big.size());  // fails part-way
+      w->put<uint32_t>(7);
+      w->write(big.data(), big.size());
+      EXPECT_EQ(w->offset(), 2 * big.size() + 4);
+      st = w->commit();
+    } else {
+      st = w.status();
+    }
+  }
+  ::setrlimit(RLIMIT_FSIZE, &old);
+  std::signal(SIGXFSZ, old_handler);
+  EXPECT_EQ(st.code(), StatusCode::kIoError);
+  EXPECT_NE(st.message().find("cannot write " + file.string() + ".tmp"), std::string::npos) << st.message();
+  EXPECT_EQ(listing(), std::vector<std::string>{"dense.idx"});
+  EXPECT_EQ(*read_file(file), "previous index");
 }
 
 }  // namespace

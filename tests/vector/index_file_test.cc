@@ -1,6 +1,6 @@
 // The vector index container (core/vector/index_file.h) on its own: the
-// header and trailer layout, FileWriter -> open_verified -> Cursor round
-// trips (small, aligned and >1 MiB writes), crash safety of the temp file,
+// header and trailer layout, create_index_file -> open_verified ->
+// payload_reader round trips (small, aligned and >1 MiB writes), crash safety of the temp file,
 // and every kind of damage open_verified must refuse with kCorrupt naming the
 // file. The whole-index damage sweep is tests/index/corruption_test.cc.
 #include "core/vector/index_file.h"
@@ -63,13 +63,13 @@ class IndexFile : public ::testing::Test {
   // A file with a uint32, 64-byte-aligned floats and a trailing uint16.
   fs::path write_small(const std::string& name, IndexKind kind = IndexKind::kHnsw) {
     const fs::path file = dir_ / name;
-    auto w = FileWriter::create(file, kind);
+    auto w = create_index_file(file, kind);
     EXPECT_TRUE(w.is_ok()) << w.status().to_string();
-    EXPECT_TRUE((*w)->put<uint32_t>(7).is_ok());
-    EXPECT_TRUE((*w)->align(64).is_ok());
-    EXPECT_TRUE((*w)->write(floats_.data(), floats_.size() * sizeof(float)).is_ok());
-    EXPECT_TRUE((*w)->put<uint16_t>(0xbeef).is_ok());
-    EXPECT_TRUE((*w)->finish().is_ok());
+    w->put<uint32_t>(7);
+    w->align(64);
+    w->write(floats_.data(), floats_.size() * sizeof(float));
+    w->put<uint16_t>(0xbeef);
+    EXPECT_TRUE(finish_index_file(*w).is_ok());
     return file;
   }
 
@@ -100,13 +100,13 @@ TEST_F(IndexFile, HeaderPayloadAndTrailerLayout) {
   EXPECT_EQ(load_at<uint64_t>(bytes, bytes.size() - 16), XXH3_64bits(bytes.data(), bytes.size() - kTrailerBytes));
 }
 
-TEST_F(IndexFile, WrittenValuesReadBackThroughTheCursor) {
+TEST_F(IndexFile, WrittenValuesReadBackThroughThePayloadReader) {
   const fs::path file = write_small("hnsw.msv");
   EXPECT_EQ(listing(), std::vector<std::string>{"hnsw.msv"});  // no temp file left
   auto v = open_verified(file);
   ASSERT_TRUE(v.is_ok()) << v.status().to_string();
   EXPECT_EQ(v->kind, IndexKind::kHnsw);
-  Cursor c(*v->file, file.string());
+  auto c = payload_reader(*v->file, file.string());
   EXPECT_EQ(c.offset(), kHeaderBytes);
   uint32_t n = 0;
   ASSERT_TRUE(c.get(&n).is_ok());
@@ -137,18 +137,18 @@ TEST_F(IndexFile, LargeWritesKeepTheirOrder) {
   std::vector<uint32_t> medium(200000);  // 800 KB: buffered, then flushed by the next write
   std::iota(medium.begin(), medium.end(), 5000000u);
   {
-    auto w = FileWriter::create(file, IndexKind::kFlat);
+    auto w = create_index_file(file, IndexKind::kFlat);
     ASSERT_TRUE(w.is_ok()) << w.status().to_string();
-    ASSERT_TRUE((*w)->put<uint64_t>(big.size()).is_ok());
-    ASSERT_TRUE((*w)->write(medium.data(), medium.size() * 4).is_ok());
-    ASSERT_TRUE((*w)->write(big.data(), big.size() * 4).is_ok());
-    ASSERT_TRUE((*w)->put<uint32_t>(99).is_ok());
-    ASSERT_TRUE((*w)->write(medium.data(), medium.size() * 4).is_ok());
-    ASSERT_TRUE((*w)->finish().is_ok());
+    w->put<uint64_t>(big.size());
+    w->write(medium.data(), medium.size() * 4);
+    w->write(big.data(), big.size() * 4);
+    w->put<uint32_t>(99);
+    w->write(medium.data(), medium.size() * 4);
+    ASSERT_TRUE(finish_index_file(*w).is_ok());
   }
   auto v = open_verified(file);
   ASSERT_TRUE(v.is_ok()) << v.status().to_string();
-  Cursor c(*v->file, file.string());
+  auto c = payload_reader(*v->file, file.string());
   uint64_t n = 0;
   ASSERT_TRUE(c.get(&n).is_ok());
   ASSERT_EQ(n, big.size());
@@ -168,26 +168,26 @@ TEST_F(IndexFile, LargeWritesKeepTheirOrder) {
   EXPECT_TRUE(c.at_end());
 }
 
-// A writer dropped before finish() removes its temp file and leaves the file
+// A writer dropped before finish_index_file() removes its temp file and leaves the file
 // at the path as it was: the old index or none.
 TEST_F(IndexFile, AbandonedWriterLeavesTheOldFile) {
   const fs::path file = write_small("dense.idx");
   const std::string old_bytes = read_bytes(file);
   {
-    auto w = FileWriter::create(file, IndexKind::kFlat);
+    auto w = create_index_file(file, IndexKind::kFlat);
     ASSERT_TRUE(w.is_ok()) << w.status().to_string();
-    ASSERT_TRUE((*w)->put<uint64_t>(123).is_ok());
+    w->put<uint64_t>(123);
     EXPECT_TRUE(fs::exists(dir_ / "dense.idx.tmp"));
   }
   EXPECT_EQ(listing(), std::vector<std::string>{"dense.idx"});
   EXPECT_EQ(read_bytes(file), old_bytes);
   {
-    auto w = FileWriter::create(dir_ / "new.idx", IndexKind::kFlat);
+    auto w = create_index_file(dir_ / "new.idx", IndexKind::kFlat);
     ASSERT_TRUE(w.is_ok());
   }
   EXPECT_EQ(listing(), std::vector<std::string>{"dense.idx"});
   // A writer whose directory is missing fails to create, as an I/O error.
-  auto bad = FileWriter::create(dir_ / "missing" / "x.idx", IndexKind::kFlat);
+  auto bad = create_index_file(dir_ / "missing" / "x.idx", IndexKind::kFlat);
   ASSERT_FALSE(bad.is_ok());
   EXPECT_EQ(bad.status().code(), StatusCode::kIoError);
 }
@@ -248,20 +248,20 @@ TEST_F(IndexFile, DamageIsCorruptAndNamesTheFile) {
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
 }
 
-// The cursor stays inside the payload: it never reads the trailer, and a
+// The payload reader stays inside the payload: it never reads the trailer, and a
 // read or view past the payload's end is kCorrupt at the current offset.
-TEST_F(IndexFile, CursorReadsStopAtThePayloadEnd) {
+TEST_F(IndexFile, PayloadReadsStopAtThePayloadEnd) {
   const fs::path file = dir_ / "four.msv";
   {
-    auto w = FileWriter::create(file, IndexKind::kFlat);
+    auto w = create_index_file(file, IndexKind::kFlat);
     ASSERT_TRUE(w.is_ok());
-    ASSERT_TRUE((*w)->put<uint32_t>(1).is_ok());  // payload: 4 bytes, then 16 of trailer
-    ASSERT_TRUE((*w)->finish().is_ok());
+    w->put<uint32_t>(1);  // payload: 4 bytes, then 16 of trailer
+    ASSERT_TRUE(finish_index_file(*w).is_ok());
   }
   auto v = open_verified(file);
   ASSERT_TRUE(v.is_ok()) << v.status().to_string();
   {
-    Cursor c(*v->file, "four.msv");
+    auto c = payload_reader(*v->file, "four.msv");
     uint64_t too_big = 0;
     const Status st = c.get(&too_big);  // the trailer would have 8 bytes to give
     EXPECT_EQ(st.code(), StatusCode::kCorrupt);
@@ -282,7 +282,7 @@ TEST_F(IndexFile, CursorReadsStopAtThePayloadEnd) {
     EXPECT_TRUE(c.view(0, 1, &p).is_ok());  // an empty view at the end is fine
   }
   {
-    Cursor c(*v->file, "four.msv");
+    auto c = payload_reader(*v->file, "four.msv");
     const char* p = nullptr;
     EXPECT_EQ(c.view(0, 64, &p).code(), StatusCode::kCorrupt);  // even empty: 64 is past the end (20)
     EXPECT_EQ(c.offset(), kHeaderBytes);
@@ -295,11 +295,11 @@ TEST_F(IndexFile, AlignPadsWithZerosBeyondSixtyFourBytes) {
   // reading past the array for a > 64.)
   const fs::path file = dir_ / "page.msv";
   {
-    auto w = FileWriter::create(file, IndexKind::kFlat);
+    auto w = create_index_file(file, IndexKind::kFlat);
     ASSERT_TRUE(w.is_ok());
-    ASSERT_TRUE((*w)->align(4096).is_ok());
-    ASSERT_TRUE((*w)->put<uint8_t>(1).is_ok());
-    ASSERT_TRUE((*w)->finish().is_ok());
+    w->align(4096);
+    w->put<uint8_t>(1);
+    ASSERT_TRUE(finish_index_file(*w).is_ok());
   }
   const std::string bytes = read_bytes(file);
   ASSERT_EQ(bytes.size(), 4096 + 1 + kTrailerBytes);

@@ -183,12 +183,12 @@ class VectorStoreFiles : public ::testing::Test {
   // An index file whose payload is `rows` rows of row_values(), 64-byte aligned.
   fs::path write_rows(size_t rows) {
     const fs::path file = dir_ / "rows.msv";
-    auto w = internal::FileWriter::create(file, IndexKind::kFlat);
+    auto w = internal::create_index_file(file, IndexKind::kFlat);
     EXPECT_TRUE(w.is_ok()) << w.status().to_string();
-    EXPECT_TRUE((*w)->put<uint64_t>(rows).is_ok());
-    EXPECT_TRUE((*w)->align(64).is_ok());
-    for (size_t i = 0; i < rows; ++i) EXPECT_TRUE((*w)->write(row_values(i).data(), kDim * sizeof(float)).is_ok());
-    EXPECT_TRUE((*w)->finish().is_ok());
+    w->put<uint64_t>(rows);
+    w->align(64);
+    for (size_t i = 0; i < rows; ++i) w->write(row_values(i).data(), kDim * sizeof(float));
+    EXPECT_TRUE(internal::finish_index_file(*w).is_ok());
     return file;
   }
 
@@ -197,7 +197,7 @@ class VectorStoreFiles : public ::testing::Test {
     auto v = internal::open_verified(file);
     EXPECT_TRUE(v.is_ok()) << v.status().to_string();
     if (!v) return nullptr;
-    internal::Cursor c(*v->file, file.string());
+    auto c = internal::payload_reader(*v->file, file.string());
     uint64_t n = 0;
     EXPECT_TRUE(c.get(&n).is_ok());
     EXPECT_EQ(n, rows);
