@@ -1,8 +1,9 @@
 // The vector index container (core/vector/index_file.h) on its own: the
 // header and trailer layout, create_index_file -> open_verified ->
-// payload_reader round trips (small, aligned and >1 MiB writes), crash safety of the temp file,
-// and every kind of damage open_verified must refuse with kCorrupt naming the
-// file. The whole-index damage sweep is tests/index/corruption_test.cc.
+// payload_reader round trips (small, aligned and >1 MiB writes), crash safety
+// of the temp file, and every kind of damage open_verified must refuse with
+// kCorrupt naming the file. The whole-index damage sweep is
+// tests/index/corruption_test.cc.
 #include "core/vector/index_file.h"
 
 #include <gtest/gtest.h>
@@ -168,8 +169,8 @@ TEST_F(IndexFile, LargeWritesKeepTheirOrder) {
   EXPECT_TRUE(c.at_end());
 }
 
-// A writer dropped before finish_index_file() removes its temp file and leaves the file
-// at the path as it was: the old index or none.
+// A writer dropped before finish_index_file() removes its temp file and
+// leaves the file at the path as it was: the old index or none.
 TEST_F(IndexFile, AbandonedWriterLeavesTheOldFile) {
   const fs::path file = write_small("dense.idx");
   const std::string old_bytes = read_bytes(file);
@@ -248,8 +249,9 @@ TEST_F(IndexFile, DamageIsCorruptAndNamesTheFile) {
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
 }
 
-// The payload reader stays inside the payload: it never reads the trailer, and a
-// read or view past the payload's end is kCorrupt at the current offset.
+// The payload reader stays inside the payload: it never reads the trailer,
+// and a read or view past the payload's end is kCorrupt at the current
+// offset.
 TEST_F(IndexFile, PayloadReadsStopAtThePayloadEnd) {
   const fs::path file = dir_ / "four.msv";
   {
