@@ -4,10 +4,11 @@
 #include <pybind11/stl.h>
 #include <pybind11/stl/filesystem.h>
 
+#include <medsearch/encoder.h>
+#include <medsearch/precomputed.h>
+
 #include "bindings/arena.h"
 #include "bindings/status.h"
-#include "core/embed/bert_encoder.h"
-#include "core/embed/precomputed.h"
 
 namespace py = pybind11;
 

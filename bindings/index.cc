@@ -10,10 +10,11 @@
 #include <string_view>
 #include <utility>
 
+#include <medsearch/corpus.h>
+#include <medsearch/encoder.h>
+#include <medsearch/index.h>
+
 #include "bindings/status.h"
-#include "core/embed/bert_encoder.h"
-#include "core/index/index.h"
-#include "core/io/corpus_reader.h"
 
 namespace py = pybind11;
 

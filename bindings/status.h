@@ -3,7 +3,7 @@
 
 #include <pybind11/pybind11.h>
 
-#include "core/common/status.h"
+#include <medsearch/status.h>
 
 namespace medsearch::bindings {
 

@@ -3,8 +3,9 @@
 #include <pybind11/stl.h>
 #include <pybind11/stl/filesystem.h>
 
+#include <medsearch/tokenizer.h>
+
 #include "bindings/status.h"
-#include "core/embed/wordpiece.h"
 
 namespace py = pybind11;
 

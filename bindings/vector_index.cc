@@ -8,9 +8,10 @@
 
 #include <optional>
 
+#include <medsearch/vector_index.h>
+
 #include "bindings/arena.h"
 #include "bindings/status.h"
-#include "core/vector/vector_index.h"
 
 namespace py = pybind11;
 

@@ -15,11 +15,13 @@
 #include <iostream>
 #include <set>
 
-#include "core/embed/bert_encoder.h"
-#include "core/eval/metrics.h"
-#include "core/index/index.h"
+#include <medsearch/corpus.h>
+#include <medsearch/encoder.h>
+#include <medsearch/eval.h>
+#include <medsearch/index.h>
+
 #include "core/internal/json.h"
-#include "core/io/corpus_reader.h"
+#include "core/text/analyzer.h"
 
 namespace fs = std::filesystem;
 using namespace medsearch;

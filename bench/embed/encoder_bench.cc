@@ -48,8 +48,10 @@
 #include <string>
 #include <vector>
 
-#include "core/embed/bert_encoder.h"
+#include <medsearch/encoder.h>
+
 #include "core/embed/kernels/bf16_gemm.h"
+#include "core/embed/sgemm.h"
 
 namespace medsearch::embed {
 namespace {

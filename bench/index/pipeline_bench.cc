@@ -21,9 +21,9 @@
 #include <cstdlib>
 #include <fstream>
 
-#include "core/embed/bert_encoder.h"
-#include "core/eval/metrics.h"
-#include "core/index/index.h"
+#include <medsearch/encoder.h>
+#include <medsearch/eval.h>
+#include <medsearch/index.h>
 
 namespace medsearch {
 namespace {

@@ -9,9 +9,9 @@
 #include <chrono>
 #include <cstdio>
 
-#include "core/eval/metrics.h"
-#include "core/index/index.h"
-#include "core/io/corpus_reader.h"
+#include <medsearch/corpus.h>
+#include <medsearch/eval.h>
+#include <medsearch/index.h>
 
 namespace medsearch {
 namespace {

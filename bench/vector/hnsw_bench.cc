@@ -17,8 +17,9 @@
 #include <memory>
 #include <random>
 
+#include <medsearch/vector_index.h>
+
 #include "core/vector/hnsw_index.h"
-#include "core/vector/vector_index.h"
 #include "tests/vector/test_data.h"
 
 namespace medsearch::vector {

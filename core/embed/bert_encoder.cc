@@ -30,8 +30,10 @@
 // build ever enabled it).
 #define EIGEN_DONT_PARALLELIZE
 
-#include "core/embed/bert_encoder.h"
+#include <medsearch/encoder.h>
+
 #include "core/embed/kernels/bf16_gemm.h"
+#include "core/embed/sgemm.h"
 #include "core/internal/binary_io.h"
 #include "core/internal/cpu.h"
 #include "core/internal/mapped_file.h"

@@ -1,5 +1,5 @@
 // precomputed.cc: see precomputed.h.
-#include "core/embed/precomputed.h"
+#include <medsearch/precomputed.h>
 
 #include <cmath>
 #include <tuple>

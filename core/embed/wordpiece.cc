@@ -8,7 +8,7 @@
 // the vocabulary trie when it ends. Only combining marks that survive accent
 // stripping are held back until the next starter, to be put in canonical
 // order. ASCII, the bulk of the text, never reaches utf8proc.
-#include "core/embed/wordpiece.h"
+#include <medsearch/tokenizer.h>
 
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>

@@ -1,7 +1,7 @@
 // index.cc: Index: building, attaching an embedder, vectors or a reranker,
 // and publishing snapshots (index_impl.h). Changing documents is in
 // mutation.cc, saving and loading in persistence.cc.
-#include "core/index/index.h"
+#include <medsearch/index.h>
 
 #include <unordered_set>
 
@@ -72,7 +72,11 @@ Result<std::unique_ptr<Index>> Index::build(std::vector<io::Document> documents,
   }
   std::lock_guard writer(im.writer_mu);
   im.published.push_back(st);
-  im.publish({.gen = std::move(st), .settings = std::move(settings), .embedder = std::move(embedder)});
+  internal::SnapshotParts parts;
+  parts.gen = std::move(st);
+  parts.settings = std::move(settings);
+  parts.embedder = std::move(embedder);
+  im.publish(std::move(parts));
   return index;
 }
 

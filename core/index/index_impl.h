@@ -15,12 +15,14 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/index/index.h"
+#include <medsearch/index.h>
+
 #include "core/internal/binary_io.h"
+#include "core/lexical/bm25_index.h"
 #include "core/rank/features.h"
-#include "core/rank/reranker.h"
-#include "core/vector/vector_index.h"
-#include "core/vector/types.h"
+#include "core/text/analyzer.h"
+#include "core/text/chunker.h"
+#include "core/vector/vector_index_inl.h"
 
 namespace medsearch {
 

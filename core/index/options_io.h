@@ -5,8 +5,9 @@
 // (lexical.bin). Not installed.
 #pragma once
 
-#include "core/common/status.h"
-#include "core/index/index.h"
+#include <medsearch/index.h>
+#include <medsearch/status.h>
+
 #include "core/internal/binary_io.h"
 
 namespace medsearch {

@@ -10,11 +10,12 @@
 #include <map>
 #include <unordered_map>
 
+#include <medsearch/vector_index.h>
+
 #include "core/index/index_impl.h"
 #include "core/index/options_io.h"
 #include "core/internal/binary_io.h"
 #include "core/internal/json.h"
-#include "core/vector/vector_index.h"
 
 namespace medsearch {
 namespace {
@@ -410,7 +411,10 @@ Result<std::unique_ptr<Index>> Index::load(const fs::path& dir) {
                                            *st.bm25, st.corpora, st.dim, st.model_id));
   std::lock_guard writer(im.writer_mu);
   im.published.push_back(state);
-  im.publish({.gen = std::move(state), .settings = std::move(settings)});
+  internal::SnapshotParts parts;
+  parts.gen = std::move(state);
+  parts.settings = std::move(settings);
+  im.publish(std::move(parts));
   return index;
 }
 

@@ -26,7 +26,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "core/common/status.h"
+#include <medsearch/status.h>
 
 namespace medsearch::internal {
 

@@ -17,7 +17,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/common/status.h"
+#include <medsearch/status.h>
 
 namespace medsearch::internal {
 

@@ -1,5 +1,5 @@
 // corpus_reader.cc: Markdown trees with YAML front matter, and BEIR JSONL.
-#include "core/io/corpus_reader.h"
+#include <medsearch/corpus.h>
 
 #include <simdjson.h>
 #include <tbb/blocked_range.h>

@@ -29,7 +29,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/common/status.h"
+#include <medsearch/options.h>
+#include <medsearch/status.h>
+
 #include "core/text/analyzer.h"
 
 namespace medsearch::internal {
@@ -40,13 +42,6 @@ class BinaryReader;
 namespace medsearch::lexical {
 
 enum Field : int { kBody = 0, kHeading = 1, kNumFields = 2 };
-
-struct Bm25Params {
-  float k1 = 0.9f;
-  float b = 0.4f;
-  float heading_weight = 0.4f;  // weight of the heading/title field relative to the body
-  bool operator==(const Bm25Params&) const = default;
-};
 
 // One scored passage. `passage` indexes the passages the index was built over.
 struct ScoredPassage {

@@ -19,50 +19,12 @@
 #include <string_view>
 #include <vector>
 
+#include <medsearch/reranker.h>
+
 #include "core/lexical/bm25_index.h"
 #include "core/text/analyzer.h"
 
 namespace medsearch::rank {
-
-enum Feature : uint32_t {
-  kBm25,            // BM25, body + weighted heading field
-  kBm25Rel,         // BM25 / the pool's best BM25
-  kBodyIdfNorm,     // body BM25 / the query's summed body idf
-  kHeadingIdfNorm,  // heading BM25 / the query's summed heading idf
-  kDense,           // cosine of query and passage vectors
-  kDenseGap,        // cosine - the pool's best cosine
-  kBm25Rank,        // log2(2 + rank in the BM25 list), rank = list size when absent
-  kDenseRank,       // log2(2 + rank in the dense list)
-  kCoverBody,       // idf-weighted share of the query's terms found in the body
-  kCoverHeading,    // ... in the heading path / title
-  kCoverAny,        // ... in either
-  kLogLength,       // log(1 + body length in terms)
-  kFirstPassage,    // 1 for the first passage of its document
-  kLogOrdinal,      // log(1 + passage ordinal in its document)
-  kDocSupport,      // log(1 + passages of the same document in the pool)
-  kDocDenseGap,     // the document's best cosine in the pool - the pool's best
-  kRrf,             // kRrfK (60) * reciprocal rank fusion score of the two lists (fusion.h)
-  kQueryTerms,      // log(1 + analysed query terms known to the index)
-  // Section and audience: what the corpus's structure says.
-  kSectionSupport,   // log(1 + passages of the same section (document and heading path) in the pool)
-  kSectionDenseGap,  // the section's best cosine in the pool - the pool's best
-  kAudienceDense,    // (query . audience direction) x (+1 patient passage, -1 health professional, 0 neither)
-  // Dense-led term weighting: a query term counts as much as its share of the
-  // dense top kDenseLedDepth passages that contain it, so words the dense side
-  // finds off-topic ("stops working", "my dad") do not drive lexical matches.
-  kBm25DenseLed,     // BM25 with each query term weighted by its dense support
-  kBm25DenseLedRel,  // kBm25DenseLed / the pool's best
-  kCoverDenseLed,    // the share of the query's idf x dense-support mass found in the passage
-  kHeadingCommonness,  // log(1 + documents with the passage's own heading): "Key Points", "Follow-up care
-                       // may be needed." are on dozens of pages, "Treatment of Recurrent Mesothelioma" on one
-  kPhraseMatch,        // share of the query's adjacent word pairs found as a phrase in the passage or its headings
-  kDenseZ,             // the cosine standardised over the pool: (cosine - mean) / standard deviation
-  kNumFeatures
-};
-
-std::span<const std::string_view> feature_names();
-
-using FeatureVector = std::array<float, kNumFeatures>;
 
 // The corpus side of feature extraction; views into the index, which must
 // outlive the call.
@@ -92,16 +54,6 @@ inline constexpr uint32_t kDenseLedDepth = 10;
 // patients. Empty when the corpus lacks either audience or vectors.
 std::vector<float> audience_direction(std::span<const float> vectors, uint32_t dim,
                                       std::span<const uint32_t> passage_doc, std::span<const uint8_t> doc_audience);
-
-// One candidate of the pool.
-struct Candidate {
-  uint32_t passage = 0;
-  FeatureVector features{};
-  float body = 0;     // BM25 of the body field
-  float heading = 0;  // BM25 of the heading field, before its weight
-  float dense = 0;    // cosine (0 without vectors)
-  float score = 0;    // filled by fusion / the reranker
-};
 
 // The pool of the two lists (each best first, as the retrievers return them),
 // each passage once, with its features. `query_vector` may be empty (dense

@@ -1,4 +1,4 @@
-#include "core/rank/reranker.h"
+#include <medsearch/reranker.h>
 
 #include <simdjson.h>
 

@@ -67,19 +67,10 @@
 #include <string_view>
 #include <vector>
 
-#include "core/common/status.h"
+#include <medsearch/options.h>
+#include <medsearch/status.h>
 
 namespace medsearch::text {
-
-struct AnalyzerOptions {
-  bool stem = true;               // Snowball stemming of alphabetic tokens
-  bool remove_stopwords = true;   // drop English stopwords
-  std::string stemmer = "english";  // a libstemmer algorithm name ("english", "porter")
-  // After a hyphenated token with a digit ("her2-positive", "pd-l1"), also
-  // emit its parts ("her2", "positive"), so queries without the hyphen match.
-  bool compound_parts = true;
-  bool operator==(const AnalyzerOptions&) const = default;
-};
 
 struct Token {
   std::string term;       // normalised (and, for analyze(), stemmed) form

@@ -58,14 +58,9 @@
 #include <string_view>
 #include <vector>
 
-namespace medsearch::text {
+#include <medsearch/options.h>
 
-struct ChunkerOptions {
-  uint32_t max_tokens = 220;     // budget of a passage in whitespace words
-  uint32_t overlap_tokens = 24;  // words carried over from the previous piece of a split section
-  uint32_t min_tokens = 3;       // sections with fewer words than this (after cleaning) are dropped
-  bool operator==(const ChunkerOptions&) const = default;
-};
+namespace medsearch::text {
 
 struct Chunk {
   std::vector<std::string> heading_path;  // outermost first; never empty for Markdown

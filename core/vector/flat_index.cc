@@ -9,6 +9,7 @@
 
 #include "core/vector/index_file.h"
 #include "core/vector/kernels/distance.h"
+#include "core/vector/vector_index_inl.h"
 
 namespace medsearch::vector {
 

@@ -18,10 +18,11 @@
 #include <string>
 #include <vector>
 
+#include <medsearch/vector_index.h>
+
 #include "core/vector/id_map.h"
 #include "core/vector/rw_lock.h"
 #include "core/vector/topk.h"
-#include "core/vector/vector_index.h"
 #include "core/vector/vector_store.h"
 
 namespace medsearch::vector {

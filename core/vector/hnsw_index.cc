@@ -44,12 +44,13 @@
 #include <shared_mutex>
 
 #include "core/vector/hnsw_index.h"
-#include "core/vector/index_file.h"
 #include "core/vector/id_map.h"
+#include "core/vector/index_file.h"
 #include "core/vector/kernels/distance.h"
 #include "core/vector/quantizer.h"
 #include "core/vector/rw_lock.h"
 #include "core/vector/topk.h"
+#include "core/vector/vector_index_inl.h"
 #include "core/vector/vector_store.h"
 
 namespace medsearch::vector {

@@ -60,7 +60,7 @@
 #include <memory>
 #include <string>
 
-#include "core/vector/vector_index.h"
+#include <medsearch/vector_index.h>
 
 namespace medsearch::internal {
 class MappedFile;  // core/internal/mapped_file.h (not installed)

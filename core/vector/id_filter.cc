@@ -1,6 +1,6 @@
 #include <roaring/roaring.h>
 
-#include "core/vector/types.h"
+#include <medsearch/vector_types.h>
 
 namespace medsearch::vector {
 

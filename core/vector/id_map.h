@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/vector/types.h"
+#include <medsearch/vector_types.h>
 
 namespace medsearch::vector::internal {
 

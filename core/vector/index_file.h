@@ -22,10 +22,11 @@
 #include <memory>
 #include <string>
 
-#include "core/common/status.h"
+#include <medsearch/status.h>
+#include <medsearch/vector_types.h>
+
 #include "core/internal/binary_io.h"
 #include "core/internal/mapped_file.h"
-#include "core/vector/types.h"
 
 namespace medsearch::vector::internal {
 

@@ -14,7 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "core/vector/types.h"
+#include <medsearch/vector_types.h>
 
 namespace medsearch::vector::internal {
 

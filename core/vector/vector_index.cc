@@ -1,4 +1,4 @@
-#include "core/vector/vector_index.h"
+#include <medsearch/vector_index.h>
 
 #include <bit>
 #include <cmath>
@@ -10,6 +10,7 @@
 #include "core/vector/hnsw_index.h"
 #include "core/vector/index_file.h"
 #include "core/vector/kernels/distance.h"
+#include "core/vector/vector_index_inl.h"
 
 namespace medsearch::vector {
 

@@ -1,9 +1,33 @@
-// Template definitions for vector_index.h.
+// vector_index_inl.h: what the vector indexes share inside the library:
+// argument checks, id assignment, row preparation (vector_index.cc). Not installed.
 #pragma once
 
 #include <algorithm>
 #include <string>
 #include <vector>
+
+#include <medsearch/vector_index.h>
+
+namespace medsearch::vector {
+
+namespace internal {
+// Shared argument checks (vector_index.cc).
+Status check_options(const IndexOptions& o);
+Status check_rows(MatrixView rows, size_t dim, const char* what);
+Status check_search(MatrixView queries, size_t dim, const SearchParams& p, std::span<DocId> ids,
+                    std::span<float> scores);
+// ids for add(): validates them (distinct, != kInvalidDocId, `present` false)
+// or assigns a sequential range; returns the ids to use.
+template <typename Present>
+Result<std::vector<DocId>> resolve_ids(std::span<const DocId> ids, size_t n, DocId next, Present present);
+// Copies rows, normalising them when the metric is cosine (zero rows stay zero).
+std::vector<float> prepare_rows(MatrixView rows, Metric metric);
+void fill_empty(std::span<DocId> ids, std::span<float> scores);
+// Turns an internal distance (smaller is closer) into the reported score.
+inline float score_from_dist(float dist, Metric m) { return m == Metric::kL2 ? dist : -dist; }
+}  // namespace internal
+
+}  // namespace medsearch::vector
 
 namespace medsearch::vector::internal {
 

@@ -21,7 +21,7 @@
 #include <memory>
 #include <span>
 
-#include "core/common/status.h"
+#include <medsearch/status.h>
 
 namespace medsearch::internal {
 class MappedFile;  // core/internal/mapped_file.h (not installed)

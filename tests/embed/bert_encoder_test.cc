@@ -2,7 +2,7 @@
 // made by tools/make_encoder_golden.py), plus batching, blank texts,
 // concurrency and damaged model files. Skipped when the model is not in the
 // cache (tools/fetch_model.sh puts it there).
-#include "core/embed/bert_encoder.h"
+#include <medsearch/encoder.h>
 
 #include <gtest/gtest.h>
 #include <simdjson.h>

@@ -1,7 +1,7 @@
 // PrecomputedEmbedder: lookup by text and kind, normalisation, errors, and an
 // Index built and queried with the caller's vectors, checked against exact
 // cosines computed here.
-#include "core/embed/precomputed.h"
+#include <medsearch/precomputed.h>
 
 #include <gtest/gtest.h>
 
@@ -11,7 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "core/index/index.h"
+#include <medsearch/index.h>
+
 #include "tests/index/tiny_corpus.h"
 #include "tests/vector/test_data.h"
 

@@ -2,7 +2,7 @@
 // tokens, truncation and loading of embed::WordPieceTokenizer. Expected
 // pieces follow Hugging Face `tokenizers` 0.22.1; the id-for-id comparison
 // with HF on real corpora is tests/python/test_tokenizer_parity.py.
-#include "core/embed/wordpiece.h"
+#include <medsearch/tokenizer.h>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

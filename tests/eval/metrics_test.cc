@@ -1,4 +1,4 @@
-#include "core/eval/metrics.h"
+#include <medsearch/eval.h>
 
 #include <gtest/gtest.h>
 

@@ -15,7 +15,8 @@
 #include <string>
 #include <string_view>
 
-#include "core/io/corpus_reader.h"
+#include <medsearch/corpus.h>
+
 #include "core/text/chunker.h"
 #include "tests/fuzz/fuzz_util.h"
 

@@ -29,10 +29,11 @@
 #include <string_view>
 #include <vector>
 
-#include "core/index/index.h"
-#include "core/io/corpus_reader.h"
+#include <medsearch/corpus.h>
+#include <medsearch/index.h>
+#include <medsearch/vector_index.h>
+
 #include "core/internal/binary_io.h"
-#include "core/vector/vector_index.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace {

@@ -29,8 +29,9 @@
 #include <string_view>
 #include <vector>
 
-#include "core/index/index.h"
-#include "core/io/corpus_reader.h"
+#include <medsearch/corpus.h>
+#include <medsearch/index.h>
+
 #include "tests/fuzz/fuzz_util.h"
 #include "tests/index/tiny_corpus.h"
 

@@ -23,7 +23,8 @@
 #include <string_view>
 #include <vector>
 
-#include "core/embed/wordpiece.h"
+#include <medsearch/tokenizer.h>
+
 #include "core/text/analyzer.h"
 #include "tests/fuzz/fuzz_util.h"
 

@@ -8,7 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "core/index/index.h"
+#include <medsearch/index.h>
+
 #include "core/index/options_io.h"
 #include "core/internal/binary_io.h"
 #include "core/text/analyzer.h"

@@ -28,8 +28,9 @@
 #include <string>
 #include <vector>
 
-#include "core/index/index.h"
-#include "core/vector/vector_index.h"
+#include <medsearch/index.h>
+#include <medsearch/vector_index.h>
+
 #include "tests/index/tiny_corpus.h"
 #include "tests/vector/test_data.h"
 

@@ -27,7 +27,8 @@
 #include <string>
 #include <vector>
 
-#include "core/index/index.h"
+#include <medsearch/index.h>
+
 #include "tests/index/tiny_corpus.h"
 
 namespace medsearch {

@@ -10,7 +10,8 @@
 #include <cmath>
 #include <unistd.h>
 
-#include "core/index/index.h"
+#include <medsearch/index.h>
+
 #include "core/text/analyzer.h"
 
 namespace medsearch {

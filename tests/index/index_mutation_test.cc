@@ -11,7 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "core/index/index.h"
+#include <medsearch/index.h>
+
 #include "tests/index/tiny_corpus.h"
 
 namespace medsearch {
@@ -112,7 +113,9 @@ TEST_P(IndexMutation, RemovedDocumentsAreGoneInEveryModeAndFilter) {
           ASSERT_TRUE(hits.is_ok()) << hits.status().to_string();
           for (const auto& h : hits->passages()) {
             EXPECT_EQ(std::find(gone.begin(), gone.end(), h.doc_id), gone.end()) << h.doc_id;
-            if (!corpora.empty()) EXPECT_EQ(h.corpus, corpora[0]);
+            if (!corpora.empty()) {
+              EXPECT_EQ(h.corpus, corpora[0]);
+            }
           }
         }
       }

@@ -1,5 +1,5 @@
 // Index facade: build, search with provenance, filters, persistence, concurrency.
-#include "core/index/index.h"
+#include <medsearch/index.h>
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <thread>
 #include <unistd.h>
 
-#include "core/io/corpus_reader.h"
+#include <medsearch/corpus.h>
 
 namespace medsearch {
 namespace {

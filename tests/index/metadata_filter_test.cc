@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "core/index/index.h"
-#include "core/io/corpus_reader.h"
+#include <medsearch/corpus.h>
+#include <medsearch/index.h>
 
 namespace medsearch {
 namespace {

@@ -11,7 +11,8 @@
 #include <thread>
 #include <vector>
 
-#include "core/index/index.h"
+#include <medsearch/index.h>
+
 #include "tests/index/tiny_corpus.h"
 
 namespace medsearch {

@@ -48,8 +48,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/index/index.h"
-#include "core/vector/vector_index.h"
+#include <medsearch/index.h>
+#include <medsearch/vector_index.h>
+
 #include "tests/index/tiny_corpus.h"
 #include "tests/vector/test_data.h"
 

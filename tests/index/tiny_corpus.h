@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "core/embed/embedder.h"
-#include "core/index/index.h"
+#include <medsearch/embedder.h>
+#include <medsearch/index.h>
 
 namespace medsearch::testing {
 

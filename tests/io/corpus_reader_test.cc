@@ -1,6 +1,6 @@
 // Tests for core/io/corpus_reader.h: front matter, Markdown trees, BEIR JSONL,
 // dispatch and error reporting.
-#include "core/io/corpus_reader.h"
+#include <medsearch/corpus.h>
 
 #include <gtest/gtest.h>
 

@@ -10,8 +10,9 @@
 #include <map>
 #include <set>
 
-#include "core/index/index.h"
-#include "core/io/corpus_reader.h"
+#include <medsearch/corpus.h>
+#include <medsearch/index.h>
+
 #include "core/text/analyzer.h"
 #include "tests/index/tiny_corpus.h"
 

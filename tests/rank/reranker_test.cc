@@ -1,7 +1,7 @@
 // The reranker model: parsing (and refusing bad files), linear and tree
 // scoring with contributions, the built-in model against the training tool's
 // golden scores (LightGBM's own predictions).
-#include "core/rank/reranker.h"
+#include <medsearch/reranker.h>
 
 #include <gtest/gtest.h>
 #include <simdjson.h>

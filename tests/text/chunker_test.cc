@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/io/corpus_reader.h"
+#include <medsearch/corpus.h>
 
 namespace medsearch::text {
 namespace {

@@ -1,7 +1,23 @@
-// Links the installed static library, builds a tiny index and searches it.
-#include <cstdio>
+// Links the installed static library through its public headers only
+// (<medsearch/...>): builds a tiny index and searches it, and runs a vector
+// index and the evaluation metrics. Every public header is included, so each
+// compiles outside the source tree.
+#include <medsearch/corpus.h>
+#include <medsearch/document.h>
+#include <medsearch/embedder.h>
+#include <medsearch/encoder.h>
+#include <medsearch/eval.h>
+#include <medsearch/index.h>
+#include <medsearch/options.h>
+#include <medsearch/precomputed.h>
+#include <medsearch/reranker.h>
+#include <medsearch/status.h>
+#include <medsearch/tokenizer.h>
+#include <medsearch/vector_index.h>
+#include <medsearch/vector_types.h>
 
-#include "core/index/index.h"
+#include <cstdio>
+#include <vector>
 
 int main() {
   medsearch::io::Document d;
@@ -14,6 +30,22 @@ int main() {
   if (!index) return 1;
   auto response = (*index)->search("recurrent mesothelioma", {});
   if (!response || response->hits.size() != 1 || response->passage(0).doc_id != "a") return 2;
-  std::printf("consumer ok: %s %.3f\n", response->passage(0).passage_id.c_str(), response->hits[0].score);
+
+  namespace vector = medsearch::vector;
+  vector::IndexOptions vo;
+  vo.dim = 2;
+  vo.kind = vector::IndexKind::kFlat;
+  auto flat = vector::make_vector_index(vo);
+  const std::vector<float> rows = {1, 0, 0, 1};
+  if (!flat || !(*flat)->add(vector::MatrixView{rows.data(), 2, 2}, {}).is_ok()) return 3;
+  const std::vector<float> query = {0.1f, 0.9f};
+  std::vector<vector::DocId> ids(1);
+  std::vector<float> scores(1);
+  vector::SearchParams params;
+  params.k = 1;
+  if (!(*flat)->search(vector::MatrixView{query.data(), 1, 2}, params, ids, scores).is_ok() || ids[0] != 1) return 4;
+
+  std::printf("consumer ok: %s %.3f, nearest row %u\n", response->passage(0).passage_id.c_str(),
+              response->hits[0].score, ids[0]);
   return 0;
 }

@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/common/status.h"
+#include <medsearch/status.h>
 
 namespace medsearch::embed {
 

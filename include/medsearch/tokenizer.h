@@ -26,7 +26,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/common/status.h"
+#include <medsearch/status.h>
 
 namespace medsearch::embed {
 

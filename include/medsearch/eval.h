@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "core/common/status.h"
+#include <medsearch/status.h>
 
 namespace medsearch::eval {
 

@@ -41,8 +41,8 @@
 #include <string_view>
 #include <vector>
 
-#include "core/common/status.h"
-#include "core/io/document.h"
+#include <medsearch/document.h>
+#include <medsearch/status.h>
 
 namespace medsearch::io {
 

@@ -22,7 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/embed/embedder.h"
+#include <medsearch/embedder.h>
 
 namespace medsearch::embed {
 

@@ -19,14 +19,11 @@
 #include <string_view>
 #include <vector>
 
-#include "core/common/status.h"
-#include "core/embed/embedder.h"
-#include "core/io/document.h"
-#include "core/lexical/bm25_index.h"
-#include "core/rank/features.h"
-#include "core/rank/reranker.h"
-#include "core/text/analyzer.h"
-#include "core/text/chunker.h"
+#include <medsearch/document.h>
+#include <medsearch/embedder.h>
+#include <medsearch/options.h>
+#include <medsearch/reranker.h>
+#include <medsearch/status.h>
 
 namespace medsearch {
 

@@ -35,8 +35,8 @@
 #include <memory>
 #include <span>
 
-#include "core/common/status.h"
-#include "core/vector/types.h"
+#include <medsearch/status.h>
+#include <medsearch/vector_types.h>
 
 namespace medsearch::vector {
 
@@ -99,23 +99,6 @@ class VectorIndex {
 // mapping keeps the old inode alive).
 [[nodiscard]] Result<std::unique_ptr<VectorIndex>> load_vector_index(const std::filesystem::path& path);
 
-namespace internal {
-// Shared argument checks (vector_index.cc).
-Status check_options(const IndexOptions& o);
-Status check_rows(MatrixView rows, size_t dim, const char* what);
-Status check_search(MatrixView queries, size_t dim, const SearchParams& p, std::span<DocId> ids,
-                    std::span<float> scores);
-// ids for add(): validates them (distinct, != kInvalidDocId, `present` false)
-// or assigns a sequential range; returns the ids to use.
-template <typename Present>
-Result<std::vector<DocId>> resolve_ids(std::span<const DocId> ids, size_t n, DocId next, Present present);
-// Copies rows, normalising them when the metric is cosine (zero rows stay zero).
-std::vector<float> prepare_rows(MatrixView rows, Metric metric);
-void fill_empty(std::span<DocId> ids, std::span<float> scores);
-// Turns an internal distance (smaller is closer) into the reported score.
-inline float score_from_dist(float dist, Metric m) { return m == Metric::kL2 ? dist : -dist; }
-}  // namespace internal
 
 }  // namespace medsearch::vector
 
-#include "core/vector/vector_index_inl.h"

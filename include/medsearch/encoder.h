@@ -24,8 +24,8 @@
 #include <string_view>
 #include <vector>
 
-#include "core/embed/embedder.h"
-#include "core/embed/wordpiece.h"
+#include <medsearch/embedder.h>
+#include <medsearch/tokenizer.h>
 
 namespace medsearch::embed {
 
@@ -114,12 +114,5 @@ class BertEncoder final : public Embedder {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// C = A * W^T for row-major A (m x k), W (n x k: a linear layer's [out, in]
-// weights) and C (m x n), single-threaded, with the same Eigen GEMM, operand
-// layout and ISA level as the encoder's layers for big batches. It is the
-// roofline of bench/embed/encoder_bench.cc (a bench translation unit must not
-// instantiate Eigen itself: it is not compiled for MEDSEARCH_EIGEN_ARCH).
-void eigen_sgemm(int m, int n, int k, const float* a, const float* w, float* c);
 
 }  // namespace medsearch::embed
