@@ -11,7 +11,9 @@
 // hnswlib's headers define non-inline functions and variables (cpuid(),
 // hnswlib::L2SqrSIMD16Ext, ...), so two TUs including them cannot be linked
 // together. Renaming its namespace and its global functions here keeps
-// medsearch linkable into programs that use hnswlib themselves.
+// medsearch linkable into programs that use hnswlib themselves. It is also
+// why this file holds all of HnswIndex (search, updates, persistence; ~850
+// lines) instead of one file per job: each part reaches into the graph.
 // hnswlib.h carries its own CPU probe (cpuid, xgetbv, AVXCapable,
 // AVX512Capable), called only by its L2Space/InnerProductSpace, which we do
 // not use (KernelSpace below): it is compiled in but never runs. The
