@@ -191,9 +191,7 @@ def current_format(path):
     try:
         medsearch.Index.load(path, encoder=None)
         return True
-    except medsearch.CorruptIndexError as e:
-        if "build the index again" not in str(e):
-            raise
+    except medsearch.OldFormatError as e:
         log(f"{path}: {e}")
         return False
 

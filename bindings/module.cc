@@ -7,6 +7,7 @@ namespace py = pybind11;
 namespace medsearch::bindings {
 namespace {
 py::handle corrupt_error;
+py::handle old_format_error;
 }
 
 void raise(const Status& status) {
@@ -16,6 +17,7 @@ void raise(const Status& status) {
     case StatusCode::kNotFound: PyErr_SetString(PyExc_FileNotFoundError, msg.c_str()); break;
     case StatusCode::kUnknownId: PyErr_SetString(PyExc_KeyError, msg.c_str()); break;
     case StatusCode::kCorrupt: PyErr_SetString(corrupt_error.ptr(), msg.c_str()); break;
+    case StatusCode::kOldFormat: PyErr_SetString(old_format_error.ptr(), msg.c_str()); break;
     case StatusCode::kIoError: PyErr_SetString(PyExc_OSError, msg.c_str()); break;
     default: PyErr_SetString(PyExc_RuntimeError, msg.c_str()); break;
   }
@@ -26,6 +28,9 @@ void init_status(py::module_& m) {
   static py::exception<std::runtime_error> exc(m, "CorruptIndexError", PyExc_ValueError);
   exc.doc() = "A file exists but is not a valid medsearch file (truncated, corrupt, wrong version).";
   corrupt_error = exc;
+  static py::exception<std::runtime_error> old(m, "OldFormatError", corrupt_error.ptr());
+  old.doc() = "A valid index written by an older medsearch, in a format this one does not read: build it again.";
+  old_format_error = old;
 }
 
 }  // namespace medsearch::bindings

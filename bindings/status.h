@@ -8,7 +8,8 @@
 namespace medsearch::bindings {
 
 // Raises: kInvalidArgument -> ValueError, kNotFound -> FileNotFoundError, kUnknownId -> KeyError,
-// kCorrupt -> medsearch.CorruptIndexError (a ValueError), kIoError -> OSError,
+// kCorrupt -> medsearch.CorruptIndexError (a ValueError), kOldFormat -> medsearch.OldFormatError
+// (a CorruptIndexError), kIoError -> OSError,
 // anything else -> RuntimeError. Call with the GIL held.
 [[noreturn]] void raise(const Status& status);
 

@@ -73,9 +73,7 @@ def main():
             return None
         try:
             return medsearch.Index.load(index_dir)
-        except medsearch.CorruptIndexError as e:
-            if "build the index again" not in str(e):
-                raise
+        except medsearch.OldFormatError as e:
             print(f"{index_dir}: {e}", file=sys.stderr)
             return None
 

@@ -328,10 +328,9 @@ Result<std::unique_ptr<Index>> Index::load(const fs::path& dir) {
     return Status::corrupt((gdir / kManifestFile).string() + ": not a medsearch index manifest");
   }
   if (manifest["version"].get(version) || version != kFormatVersion) {
-    std::string why = version >= 1 && version < kFormatVersion
-                          ? " (written by an older medsearch: build the index again)"
-                          : "";
-    return Status::corrupt((gdir / kManifestFile).string() + ": format version " + std::to_string(version) +
+    const bool older = version >= 1 && version < kFormatVersion;
+    std::string why = older ? " (written by an older medsearch: build the index again)" : "";
+    return Status(older ? StatusCode::kOldFormat : StatusCode::kCorrupt,(gdir / kManifestFile).string() + ": format version " + std::to_string(version) +
                            " is not supported (this build reads version " + std::to_string(kFormatVersion) + ")" + why);
   }
   std::unique_ptr<Index> index(new Index());

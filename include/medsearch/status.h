@@ -20,6 +20,7 @@ enum class StatusCode {
   kIoError,          // the operating system refused a read or write
   kInternal,         // a bug: an invariant that should have held did not
   kUnknownId,        // an id the index does not hold (a doc_id to remove, to look up)
+  kOldFormat,        // a valid file of an older format version this build does not read: build it again
 };
 
 class [[nodiscard]] Status {
@@ -32,6 +33,7 @@ class [[nodiscard]] Status {
   static Status not_found(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
   static Status unknown_id(std::string m) { return {StatusCode::kUnknownId, std::move(m)}; }
   static Status corrupt(std::string m) { return {StatusCode::kCorrupt, std::move(m)}; }
+  static Status old_format(std::string m) { return {StatusCode::kOldFormat, std::move(m)}; }
   static Status io_error(std::string m) { return {StatusCode::kIoError, std::move(m)}; }
   static Status internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 
@@ -74,7 +76,7 @@ class [[nodiscard]] Result {
 
 inline std::string Status::to_string() const {
   static constexpr const char* kNames[] = {"OK",      "InvalidArgument", "NotFound", "Corrupt",
-                                           "IoError", "Internal",        "UnknownId"};
+                                           "IoError", "Internal",        "UnknownId", "OldFormat"};
   if (is_ok()) return "OK";
   return std::string(kNames[static_cast<int>(code_)]) + ": " + message_;
 }

@@ -1,4 +1,4 @@
-from ._core import CorruptIndexError as CorruptIndexError, Encoder as Encoder, Hit as Hit, Index as Index
+from ._core import CorruptIndexError as CorruptIndexError, OldFormatError as OldFormatError, Encoder as Encoder, Hit as Hit, Index as Index
 from ._core import Pipeline as Pipeline, PrecomputedEmbedder as PrecomputedEmbedder
 from ._core import VectorIndex as VectorIndex, WordPieceTokenizer as WordPieceTokenizer
 from ._core import feature_names as feature_names

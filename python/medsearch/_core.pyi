@@ -20,6 +20,9 @@ Float32Array = npt.NDArray[np.float32]
 class CorruptIndexError(ValueError):
     """A file exists but is not a valid medsearch file (truncated, corrupt, wrong version)."""
 
+class OldFormatError(CorruptIndexError):
+    """A valid index written by an older medsearch, in a format this one does not read: build it again."""
+
 class Pipeline:
     """Options of the hybrid and rerank modes."""
     def __init__(

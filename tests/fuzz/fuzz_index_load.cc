@@ -267,7 +267,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     exercise(**loaded);
   } else {
     const StatusCode code = loaded.status().code();
-    FUZZ_CHECK(code == StatusCode::kCorrupt || code == StatusCode::kNotFound, loaded.status().to_string());
+    FUZZ_CHECK(code == StatusCode::kCorrupt || code == StatusCode::kNotFound || code == StatusCode::kOldFormat,
+               loaded.status().to_string());
   }
   return 0;
 }

@@ -239,7 +239,7 @@ TEST(OptionsTest, VersionOneIndexIsRefusedWithAReason) {
     std::ofstream(manifest) << old_text;
     auto loaded = Index::load(dir);
     ASSERT_FALSE(loaded.is_ok());
-    EXPECT_EQ(loaded.status().code(), StatusCode::kCorrupt);
+    EXPECT_EQ(loaded.status().code(), StatusCode::kOldFormat);
     EXPECT_NE(loaded.status().message().find("build the index again"), std::string::npos) << loaded.status().to_string();
   }
   fs::remove_all(dir);

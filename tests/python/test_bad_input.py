@@ -655,6 +655,8 @@ def _damage_variants(saved):
         ("manifest not a medsearch one", replace(f"{gen.name}/manifest.json", b'{"format": "other", "version": 1}')),
         ("manifest future version", lambda d: (d / gen.name / "manifest.json").write_text(
             (d / gen.name / "manifest.json").read_text().replace('"version": 3', '"version": 99'))),
+        ("manifest older version", lambda d: (d / gen.name / "manifest.json").write_text(
+            (d / gen.name / "manifest.json").read_text().replace('"version": 3', '"version": 2'))),
         ("manifest huge sizes", lambda d: (d / gen.name / "manifest.json").write_text(
             (d / gen.name / "manifest.json").read_text().replace('"bytes": ', '"bytes": 9999999999'))),
         ("manifest bytes negative", lambda d: (d / gen.name / "manifest.json").write_text(
@@ -702,11 +704,13 @@ def test_load_corrupt_index(small_corpus, tmp_path, with_vectors):
             loaded = Index.load(copy, encoder=None)
         except (CorruptIndexError, FileNotFoundError) as e:
             assert str(e), what
+            # An older format is its own error (build again); damage and future versions are not.
+            assert isinstance(e, medsearch.OldFormatError) == (what == "manifest older version"), (what, e)
         else:
             # The manifest is not checksummed; a flip in a field the loader does not read is harmless.
             assert what.startswith("manifest.json flipped"), f"loaded with {what}"
             assert [h.number for h in loaded.search("mesothelioma", mode="bm25")] == expected, what
-    assert issubclass(CorruptIndexError, ValueError)
+    assert issubclass(CorruptIndexError, ValueError) and issubclass(medsearch.OldFormatError, CorruptIndexError)
 
 
 _M64 = (1 << 64) - 1
