@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -173,7 +174,10 @@ Result<std::shared_ptr<const Reranker>> Reranker::parse(std::string_view json) {
     return bad("unknown model type '" + std::string(type) + "'");
   }
 
-  if (!model->linear_) model->flatten();
+  if (!model->linear_) {
+    model->flatten();
+    model->build_quick();
+  }
   model->base_ = model->bias_;
   for (const Tree& t : model->trees_) model->base_ += t.feature.empty() ? t.leaf_value[0] : t.node_value[0];
 
@@ -233,6 +237,70 @@ void Reranker::flatten() {
   }
 }
 
+void Reranker::build_quick() {
+  constexpr uint32_t kMaxLeaves = 64;  // one bit each in FalseNode::keep
+  std::vector<std::pair<uint32_t, FalseNode>> nodes;  // (feature, node)
+  std::vector<float> leaves;
+  std::vector<uint32_t> first_leaf;
+  for (uint32_t t = 0; t < trees_.size(); ++t) {
+    const Tree& tree = trees_[t];
+    first_leaf.push_back(static_cast<uint32_t>(leaves.size()));
+    uint32_t count = 0;  // leaves numbered so far, left to right
+    // Numbers the leaves below `child` in order and records each split's
+    // left subtree; false when the tree has too many leaves (counted per
+    // path: a node reached twice is numbered twice, as the walk sees it).
+    auto number = [&](auto&& self, int32_t child, uint32_t depth) -> bool {
+      if (child < 0) {
+        if (count == kMaxLeaves) return false;
+        leaves.push_back(tree.leaf_value[~child]);
+        ++count;
+        return true;
+      }
+      if (depth == kMaxLeaves) return false;  // a path of 64 splits has more than 64 leaves
+      const uint32_t first = count;
+      if (!self(self, tree.left[child], depth + 1)) return false;
+      const uint32_t left = count - first;
+      if (left == kMaxLeaves) return false;  // and the right subtree has more
+      nodes.push_back({static_cast<uint32_t>(tree.feature[child]),
+                       {tree.threshold[child], t, ~(((uint64_t{1} << left) - 1) << first)}});
+      return self(self, tree.right[child], depth + 1);
+    };
+    if (!number(number, tree.feature.empty() ? -1 : 0, 0)) return;  // quick_ stays false: walk
+  }
+  std::stable_sort(nodes.begin(), nodes.end(), [](const auto& a, const auto& b) {
+    return a.first < b.first || (a.first == b.first && a.second.threshold < b.second.threshold);
+  });
+  quick_nodes_.clear();
+  quick_begin_.fill(0);
+  for (const auto& [feature, node] : nodes) {
+    quick_nodes_.push_back(node);
+    ++quick_begin_[feature + 1];
+  }
+  for (uint32_t f = 0; f < kNumFeatures; ++f) quick_begin_[f + 1] += quick_begin_[f];
+  quick_first_leaf_ = std::move(first_leaf);
+  quick_leaf_value_ = std::move(leaves);
+  quick_ = true;
+}
+
+void Reranker::score_quick(std::span<const FeatureVector> xs, std::span<float> out) const {
+  std::vector<uint64_t> keep(trees_.size());
+  const FalseNode* nodes = quick_nodes_.data();
+  for (size_t r = 0; r < xs.size(); ++r) {
+    const FeatureVector& x = xs[r];
+    std::fill(keep.begin(), keep.end(), ~uint64_t{0});
+    for (uint32_t f = 0; f < kNumFeatures; ++f) {
+      const float v = x[f];  // NaN is > no threshold: left everywhere, as in the walk
+      for (uint32_t i = quick_begin_[f], end = quick_begin_[f + 1]; i < end && v > nodes[i].threshold; ++i) {
+        keep[nodes[i].tree] &= nodes[i].keep;
+      }
+    }
+    // Leaf values added in tree order, as the walk adds them.
+    float s = bias_;
+    for (size_t t = 0; t < keep.size(); ++t) s += quick_leaf_value_[quick_first_leaf_[t] + std::countr_zero(keep[t])];
+    out[r] = s;
+  }
+}
+
 float Reranker::score(const FeatureVector& x) const {
   float s = 0;
   score_batch(std::span<const FeatureVector>(&x, 1), std::span<float>(&s, 1));
@@ -248,6 +316,17 @@ void Reranker::score_batch(std::span<const FeatureVector> xs, std::span<float> o
     }
     return;
   }
+  if (quick_) {
+    score_quick(xs, out);
+  } else {
+    walk(xs, out);
+  }
+  for (const auto& [feature, weight] : terms_) {
+    for (size_t r = 0; r < xs.size(); ++r) out[r] += weight * xs[r][feature];
+  }
+}
+
+void Reranker::walk(std::span<const FeatureVector> xs, std::span<float> out) const {
   std::fill(out.begin(), out.end(), bias_);
   constexpr size_t kLanes = 8;  // independent walks in flight
   for (const FlatTree& t : flat_trees_) {
@@ -263,9 +342,6 @@ void Reranker::score_batch(std::span<const FeatureVector> xs, std::span<float> o
       }
       for (size_t j = 0; j < lanes; ++j) out[r + j] += nodes[n[j]].value;
     }
-  }
-  for (const auto& [feature, weight] : terms_) {
-    for (size_t r = 0; r < xs.size(); ++r) out[r] += weight * xs[r][feature];
   }
 }
 

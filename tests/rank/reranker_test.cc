@@ -6,7 +6,12 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdio>
+#include <limits>
+#include <random>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -134,6 +139,127 @@ TEST(Reranker, RefusesBadModels) {
   auto missing = Reranker::load("/nonexistent/model.json");
   ASSERT_FALSE(missing.is_ok());
   EXPECT_NE(missing.status().message().find("/nonexistent/model.json"), std::string::npos);
+}
+
+// score_batch() (QuickScorer for trees of up to 64 leaves, else the flat
+// walk) gives, bit for bit, the floats of walking each tree from its root
+// (x <= threshold: left; NaN: left, as the batch walk has always sent it) and
+// adding the leaves in tree order: random trees of 1 to 80 leaves, rows whose
+// values often equal a threshold, and a few infinite and NaN values.
+TEST(Reranker, BatchScoresAreTheTreeWalks) {
+  struct RandomTree {
+    std::vector<int32_t> feature, left, right;
+    std::vector<float> threshold, leaf_value;
+  };
+  std::mt19937 rng(11);
+  const float grid[] = {-2.0f, -0.5f, 0.0f, 0.25f, 0.3f, 1.0f, 7.5f};  // thresholds and row values meet
+  auto pick = [&](size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(rng); };
+  auto random_value = [&] { return pick(3) == 0 ? std::uniform_real_distribution<float>(-3, 8)(rng) : grid[pick(7)]; };
+  for (uint32_t leaves : {1u, 2u, 15u, 31u, 64u, 65u, 80u}) {
+    std::vector<RandomTree> trees(12);
+    for (RandomTree& t : trees) {
+      // Split a random leaf until the tree has `leaves`; then number the nodes
+      // breadth-first so children point forward, as the model file requires.
+      struct Node {
+        bool split = false;
+        int32_t feature = 0, left = -1, right = -1;
+        float threshold = 0, value = 0;
+      };
+      std::vector<Node> nodes(1);
+      std::vector<int32_t> open = {0};
+      while (open.size() < leaves) {
+        const size_t i = pick(open.size());
+        const int32_t n = open[i];
+        open.erase(open.begin() + static_cast<std::ptrdiff_t>(i));
+        nodes[n].split = true;
+        nodes[n].feature = static_cast<int32_t>(pick(kNumFeatures));
+        nodes[n].threshold = random_value();
+        nodes[n].left = static_cast<int32_t>(nodes.size());
+        nodes[n].right = static_cast<int32_t>(nodes.size() + 1);
+        nodes.resize(nodes.size() + 2);
+        open.push_back(nodes[n].left);
+        open.push_back(nodes[n].right);
+      }
+      std::vector<int32_t> split_id(nodes.size(), -1), leaf_id(nodes.size(), -1);
+      std::vector<int32_t> order = {0};
+      for (size_t i = 0; i < order.size(); ++i) {
+        if (nodes[order[i]].split) {
+          order.push_back(nodes[order[i]].left);
+          order.push_back(nodes[order[i]].right);
+        }
+      }
+      for (int32_t n : order) {
+        if (nodes[n].split) {
+          split_id[n] = static_cast<int32_t>(t.feature.size());
+          t.feature.push_back(nodes[n].feature);
+          t.threshold.push_back(nodes[n].threshold);
+        }
+      }
+      // Leaves in a shuffled order, as LightGBM numbers them by creation, not position.
+      std::vector<int32_t> leaf_nodes;
+      for (int32_t n : order) {
+        if (!nodes[n].split) leaf_nodes.push_back(n);
+      }
+      std::shuffle(leaf_nodes.begin(), leaf_nodes.end(), rng);
+      for (int32_t n : leaf_nodes) {
+        leaf_id[n] = static_cast<int32_t>(t.leaf_value.size());
+        t.leaf_value.push_back(std::uniform_real_distribution<float>(-1, 1)(rng));
+      }
+      t.left.resize(t.feature.size());
+      t.right.resize(t.feature.size());
+      for (int32_t n : order) {
+        if (!nodes[n].split) continue;
+        auto child = [&](int32_t c) { return nodes[c].split ? split_id[c] : ~leaf_id[c]; };
+        t.left[split_id[n]] = child(nodes[n].left);
+        t.right[split_id[n]] = child(nodes[n].right);
+      }
+    }
+    auto list = [](const auto& v) {
+      std::string out = "[";
+      for (size_t i = 0; i < v.size(); ++i) {
+        char buf[32];
+        std::snprintf(buf, sizeof(buf), "%.9g", static_cast<double>(v[i]));  // floats round-trip
+        out += (i ? "," : "") + std::string(buf);
+      }
+      return out + "]";
+    };
+    const float bias = 0.125f;
+    std::string json = R"({"format":"medsearch-reranker","version":1,"name":"random","features":)" + names_json() +
+                       R"(,"model":{"type":"trees","bias":0.125,"trees":[)";
+    for (size_t i = 0; i < trees.size(); ++i) {
+      const RandomTree& t = trees[i];
+      json += (i ? "," : "") + std::string(R"({"feature":)") + list(t.feature) + R"(,"threshold":)" + list(t.threshold) +
+              R"(,"left":)" + list(t.left) + R"(,"right":)" + list(t.right) +
+              R"(,"node_value":)" + list(std::vector<float>(t.feature.size(), 0.0f)) +
+              R"(,"leaf_value":)" + list(t.leaf_value) + "}";
+    }
+    json += R"(],"terms":[{"feature":"dense_z","weight":2.5}]},)" + std::string(kCoverage) + "}";
+    auto model = Reranker::parse(json);
+    ASSERT_TRUE(model.is_ok()) << model.status().message();
+
+    std::vector<FeatureVector> rows(203);  // not a multiple of the walk's 8 lanes
+    for (size_t r = 0; r < rows.size(); ++r) {
+      for (float& v : rows[r]) v = random_value();
+      if (r % 17 == 0) rows[r][pick(kNumFeatures)] = std::numeric_limits<float>::quiet_NaN();
+      if (r % 19 == 0) rows[r][pick(kNumFeatures)] = std::numeric_limits<float>::infinity();
+      if (r % 23 == 0) rows[r][pick(kNumFeatures)] = -std::numeric_limits<float>::infinity();
+    }
+    std::vector<float> out(rows.size());
+    (*model)->score_batch(rows, out);
+    for (size_t r = 0; r < rows.size(); ++r) {
+      const FeatureVector& x = rows[r];
+      float expected = bias;
+      for (const RandomTree& t : trees) {
+        int32_t n = t.feature.empty() ? -1 : 0;
+        while (n >= 0) n = x[t.feature[n]] > t.threshold[n] ? t.right[n] : t.left[n];
+        expected += t.leaf_value[~n];
+      }
+      expected += 2.5f * x[kDenseZ];
+      ASSERT_EQ(std::bit_cast<uint32_t>(out[r]), std::bit_cast<uint32_t>(expected))
+          << leaves << " leaves, row " << r << ": " << out[r] << " vs " << expected;
+      ASSERT_EQ(std::bit_cast<uint32_t>((*model)->score(x)), std::bit_cast<uint32_t>(expected));
+    }
+  }
 }
 
 // The built-in model scores the golden rows as the trainer (LightGBM) did.
