@@ -1,11 +1,11 @@
 #include "core/rank/features.h"
 
 #include <algorithm>
+#include <bit>
 #include <cctype>
 #include <cmath>
 #include <cstring>
 #include <strings.h>
-#include <unordered_map>
 
 #include "core/rank/fusion.h"
 #include "core/vector/kernels/distance.h"
@@ -84,11 +84,17 @@ bool contains_folded(std::string_view text, std::string_view needle) {
     const void* hit = from < end ? std::memchr(from, c, static_cast<size_t>(end - from)) : nullptr;
     return hit ? static_cast<const char*>(hit) : end;
   };
+  // strncasecmp's first comparison, inline: most places where the first
+  // letter matches fail at the second, without the call.
+  const int second = n > 1 ? std::tolower(static_cast<unsigned char>(needle[1])) : 0;
   const char* at_lower = next(text.data(), lower);
   const char* at_upper = upper == lower ? end : next(text.data(), upper);
   while (at_lower != end || at_upper != end) {
     const char* p = std::min(at_lower, at_upper);
-    if (strncasecmp(p + 1, needle.data() + 1, n - 1) == 0) return true;
+    if ((n == 1 || std::tolower(static_cast<unsigned char>(p[1])) == second) &&
+        strncasecmp(p + 1, needle.data() + 1, n - 1) == 0) {
+      return true;
+    }
     if (p == at_lower) at_lower = next(p + 1, lower);
     if (p == at_upper) at_upper = next(p + 1, upper);
   }
@@ -124,24 +130,33 @@ std::vector<Candidate> build_pool(const CorpusView& corpus, std::span<const lexi
   const float heading_weight = index.params().heading_weight;
 
   // Pool in first-seen order (BM25 list, then dense), with each passage's ranks.
+  // Repeats are found in an open-addressing table of (passage, slot), at most
+  // half full: one allocation, not one per passage.
   constexpr uint32_t kAbsent = UINT32_MAX;
+  const size_t listed = bm25.size() + dense.size();
   std::vector<Candidate> pool;
+  if (listed == 0) return pool;
+  pool.reserve(listed);
   std::vector<std::array<uint32_t, 2>> ranks;
-  std::unordered_map<uint32_t, uint32_t> slot;
-  slot.reserve(bm25.size() + dense.size());
+  ranks.reserve(listed);
+  const int table_bits = std::bit_width(2 * listed - 1);  // 2^bits >= 2 x listed
+  std::vector<std::pair<uint32_t, uint32_t>> slot(size_t{1} << table_bits, {kAbsent, 0});
   auto add = [&](std::span<const lexical::ScoredPassage> list, int side) {
     for (uint32_t r = 0; r < list.size(); ++r) {
-      auto [it, inserted] = slot.try_emplace(list[r].passage, static_cast<uint32_t>(pool.size()));
-      if (inserted) {
-        pool.push_back(Candidate{.passage = list[r].passage});
+      const uint32_t p = list[r].passage;
+      // Fibonacci hashing: the top bits of p x 2^32 / golden ratio.
+      size_t h = (uint64_t{p} * 0x9E3779B97F4A7C15ull) >> (64 - table_bits);
+      while (slot[h].first != kAbsent && slot[h].first != p) h = (h + 1) & (slot.size() - 1);
+      if (slot[h].first == kAbsent) {
+        slot[h] = {p, static_cast<uint32_t>(pool.size())};
+        pool.push_back(Candidate{.passage = p});
         ranks.push_back({kAbsent, kAbsent});
       }
-      ranks[it->second][side] = r;
+      ranks[slot[h].second][side] = r;
     }
   };
   add(bm25, 0);
   add(dense, 1);
-  if (pool.empty()) return pool;
 
   // The query's idf mass per field: the most a passage could cover.
   const size_t nt = terms.size();
@@ -166,6 +181,24 @@ std::vector<Candidate> build_pool(const CorpusView& corpus, std::span<const lexi
   for (uint32_t r = 0; r < order.size(); ++r) row_of[order[r]] = r;
   const bool have_vectors = !query_vector.empty() && !corpus.vectors.empty();
   const auto& kernels = vector::kernels::best_kernels();
+  if (have_vectors) {
+    // The rows are random reads (1.5 KB at 384 dimensions, mostly not in
+    // cache): request the rows of the next kAhead candidates while this one
+    // is scored, rather than wait for each row's lines in turn.
+    constexpr size_t kAhead = 4;
+    auto row = [&](size_t i) { return corpus.vectors.data() + size_t{pool[i].passage} * corpus.dim; };
+    auto request = [&](size_t i) {
+      const char* first = reinterpret_cast<const char*>(row(i));
+      const char* last = first + size_t{corpus.dim} * sizeof(float) - 1;
+      for (const char* line = first; line < last; line += 64) __builtin_prefetch(line);
+      __builtin_prefetch(last);
+    };
+    for (size_t i = 0; i < std::min(kAhead, pool.size()); ++i) request(i);
+    for (size_t i = 0; i < pool.size(); ++i) {
+      if (i + kAhead < pool.size()) request(i + kAhead);
+      pool[i].dense = kernels.dot_f32(query_vector.data(), row(i), corpus.dim);
+    }
+  }
 
   // Dense-led term weights: each term's share of the dense list's best
   // kDenseLedDepth passages (all of which are in the pool) that contain it.
@@ -229,9 +262,6 @@ std::vector<Candidate> build_pool(const CorpusView& corpus, std::span<const lexi
         covered_led += support[t] * idf;
       }
     }
-    if (have_vectors) {
-      c.dense = kernels.dot_f32(query_vector.data(), corpus.vectors.data() + size_t{c.passage} * corpus.dim, corpus.dim);
-    }
     f[kBm25] = c.body + heading_weight * c.heading;
     f[kBodyIdfNorm] = idf_body > 0 ? c.body / idf_body : 0.0f;
     f[kHeadingIdfNorm] = idf_heading > 0 ? c.heading / idf_heading : 0.0f;
@@ -258,12 +288,18 @@ std::vector<Candidate> build_pool(const CorpusView& corpus, std::span<const lexi
     if (!phrase_terms.empty() && corpus.body_text) {
       // Only passages holding both words are searched.
       uint32_t found = 0;
+      std::string_view body;
+      const std::vector<std::string>* headings = nullptr;  // fetched for the first phrase searched
       for (const auto& [k, ta, tb] : phrase_terms) {
         const bool both = (body_parts[ta] > 0 || heading_parts[ta] > 0) && (body_parts[tb] > 0 || heading_parts[tb] > 0);
         if (!both) continue;
+        if (!headings) {
+          body = corpus.body_text(c.passage);
+          headings = &corpus.heading_path(c.passage);
+        }
         const std::string& needle = phrases[k].text;
-        bool hit = contains_folded(corpus.body_text(c.passage), needle);
-        for (const std::string& h : corpus.heading_path(c.passage)) hit = hit || contains_folded(h, needle);
+        bool hit = contains_folded(body, needle);
+        for (const std::string& h : *headings) hit = hit || contains_folded(h, needle);
         found += hit;
       }
       f[kPhraseMatch] = static_cast<float>(found) / static_cast<float>(phrases.size());
