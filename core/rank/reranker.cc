@@ -1,11 +1,15 @@
 #include <medsearch/reranker.h>
 
 #include <simdjson.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <fstream>
 #include <sstream>
@@ -238,10 +242,17 @@ void Reranker::flatten() {
 }
 
 void Reranker::build_quick() {
-  constexpr uint32_t kMaxLeaves = 64;  // one bit each in FalseNode::keep
-  std::vector<std::pair<uint32_t, FalseNode>> nodes;  // (feature, node)
+  constexpr uint32_t kMaxLeaves = 64;  // one bit each in a 64-bit mask
+  struct Split {
+    uint32_t feature;
+    float threshold;
+    uint32_t tree;
+    uint64_t left;
+  };
+  std::vector<Split> splits;
   std::vector<float> leaves;
   std::vector<uint32_t> first_leaf;
+  uint32_t max_leaves = 1;
   for (uint32_t t = 0; t < trees_.size(); ++t) {
     const Tree& tree = trees_[t];
     first_leaf.push_back(static_cast<uint32_t>(leaves.size()));
@@ -261,37 +272,91 @@ void Reranker::build_quick() {
       if (!self(self, tree.left[child], depth + 1)) return false;
       const uint32_t left = count - first;
       if (left == kMaxLeaves) return false;  // and the right subtree has more
-      nodes.push_back({static_cast<uint32_t>(tree.feature[child]),
-                       {tree.threshold[child], t, ~(((uint64_t{1} << left) - 1) << first)}});
+      splits.push_back({static_cast<uint32_t>(tree.feature[child]), tree.threshold[child], t,
+                        ((uint64_t{1} << left) - 1) << first});
       return self(self, tree.right[child], depth + 1);
     };
     if (!number(number, tree.feature.empty() ? -1 : 0, 0)) return;  // quick_ stays false: walk
+    max_leaves = std::max(max_leaves, count);
   }
-  std::stable_sort(nodes.begin(), nodes.end(), [](const auto& a, const auto& b) {
-    return a.first < b.first || (a.first == b.first && a.second.threshold < b.second.threshold);
+  std::stable_sort(splits.begin(), splits.end(), [](const Split& a, const Split& b) {
+    return a.feature < b.feature || (a.feature == b.feature && a.threshold < b.threshold);
   });
-  quick_nodes_.clear();
   quick_begin_.fill(0);
-  for (const auto& [feature, node] : nodes) {
-    quick_nodes_.push_back(node);
-    ++quick_begin_[feature + 1];
+  for (const Split& split : splits) {
+    quick_threshold_.push_back(split.threshold);
+    quick_tree_.push_back(split.tree);
+    quick_left_.push_back(split.left);
+    ++quick_begin_[split.feature + 1];
   }
   for (uint32_t f = 0; f < kNumFeatures; ++f) quick_begin_[f + 1] += quick_begin_[f];
   quick_first_leaf_ = std::move(first_leaf);
   quick_leaf_value_ = std::move(leaves);
+  quick_max_leaves_ = max_leaves;
   quick_ = true;
 }
 
+namespace {
+
+#if defined(__SSE2__)
+// QuickScorer over 8 rows at once when every tree has at most 16 leaves: one
+// 16-bit lane of a 128-bit register per row (V-QuickScorer, Lucchese et al.,
+// 2016). A feature's splits are scanned until the threshold reaches every
+// row's value; a split clears its left subtree in the lanes of the rows that
+// go right.
+void score_blocks16(std::span<const FeatureVector> xs, std::span<const uint32_t> begin, const float* thresholds,
+                    const uint32_t* trees, const uint64_t* left, std::span<const uint32_t> first_leaf,
+                    const float* leaf_value, float bias, std::span<float> out) {
+  constexpr size_t kBlock = 8;
+  std::vector<__m128i> keep(first_leaf.size());
+  alignas(16) float column[kBlock];
+  alignas(16) uint16_t lanes[kBlock];
+  for (size_t r = 0; r < xs.size(); r += kBlock) {
+    const size_t rows = std::min(kBlock, xs.size() - r);
+    std::fill(keep.begin(), keep.end(), _mm_set1_epi32(-1));
+    for (uint32_t f = 0; f < kNumFeatures; ++f) {
+      if (begin[f] == begin[f + 1]) continue;
+      // A missing row is NaN, which is > no threshold (NaN goes left in the walk too).
+      for (size_t j = 0; j < kBlock; ++j) column[j] = j < rows ? xs[r + j][f] : std::numeric_limits<float>::quiet_NaN();
+      const __m128 lo = _mm_load_ps(column), hi = _mm_load_ps(column + 4);
+      for (uint32_t i = begin[f]; i < begin[f + 1]; ++i) {
+        const __m128 t = _mm_set1_ps(thresholds[i]);
+        const __m128i right = _mm_packs_epi32(_mm_castps_si128(_mm_cmpgt_ps(lo, t)), _mm_castps_si128(_mm_cmpgt_ps(hi, t)));
+        if (_mm_movemask_epi8(right) == 0) break;  // thresholds ascend: no row goes right at the rest
+        __m128i& k = keep[trees[i]];
+        k = _mm_andnot_si128(_mm_and_si128(right, _mm_set1_epi16(static_cast<int16_t>(left[i]))), k);
+      }
+    }
+    // Leaf values added in tree order, as the walk adds them.
+    float sum[kBlock];
+    std::fill(sum, sum + kBlock, bias);
+    for (size_t t = 0; t < keep.size(); ++t) {
+      _mm_store_si128(reinterpret_cast<__m128i*>(lanes), keep[t]);
+      const float* values = leaf_value + first_leaf[t];
+      for (size_t j = 0; j < kBlock; ++j) sum[j] += values[std::countr_zero(lanes[j])];
+    }
+    for (size_t j = 0; j < rows; ++j) out[r + j] = sum[j];
+  }
+}
+#endif
+
+}  // namespace
+
 void Reranker::score_quick(std::span<const FeatureVector> xs, std::span<float> out) const {
+#if defined(__SSE2__)
+  if (quick_max_leaves_ <= 16) {
+    return score_blocks16(xs, quick_begin_, quick_threshold_.data(), quick_tree_.data(), quick_left_.data(),
+                          quick_first_leaf_, quick_leaf_value_.data(), bias_, out);
+  }
+#endif
   std::vector<uint64_t> keep(trees_.size());
-  const FalseNode* nodes = quick_nodes_.data();
   for (size_t r = 0; r < xs.size(); ++r) {
     const FeatureVector& x = xs[r];
     std::fill(keep.begin(), keep.end(), ~uint64_t{0});
     for (uint32_t f = 0; f < kNumFeatures; ++f) {
       const float v = x[f];  // NaN is > no threshold: left everywhere, as in the walk
-      for (uint32_t i = quick_begin_[f], end = quick_begin_[f + 1]; i < end && v > nodes[i].threshold; ++i) {
-        keep[nodes[i].tree] &= nodes[i].keep;
+      for (uint32_t i = quick_begin_[f], end = quick_begin_[f + 1]; i < end && v > quick_threshold_[i]; ++i) {
+        keep[quick_tree_[i]] &= ~quick_left_[i];
       }
     }
     // Leaf values added in tree order, as the walk adds them.

@@ -141,8 +141,8 @@ TEST(Reranker, RefusesBadModels) {
   EXPECT_NE(missing.status().message().find("/nonexistent/model.json"), std::string::npos);
 }
 
-// score_batch() (QuickScorer for trees of up to 64 leaves, else the flat
-// walk) gives, bit for bit, the floats of walking each tree from its root
+// score_batch() (QuickScorer: 8 rows at a time for trees of up to 16 leaves,
+// row by row up to 64; else the flat walk) gives, bit for bit, the floats of walking each tree from its root
 // (x <= threshold: left; NaN: left, as the batch walk has always sent it) and
 // adding the leaves in tree order: random trees of 1 to 80 leaves, rows whose
 // values often equal a threshold, and a few infinite and NaN values.
