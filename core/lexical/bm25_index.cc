@@ -44,7 +44,7 @@ struct Scratch {
   std::vector<float> bests;  // scratch for the pruning threshold
 };
 
-bool better(const ScoredPassage& a, const ScoredPassage& b) {
+inline bool better(const ScoredPassage& a, const ScoredPassage& b) {
   return a.score > b.score || (a.score == b.score && a.passage < b.passage);
 }
 
@@ -258,26 +258,43 @@ std::vector<QueryTerm> Bm25Index::resolve(std::span<const text::Token> tokens) c
 
 namespace {
 
-// Keeps the k best candidates seen so far; `worst()` is the bar a new one must clear.
+// Keeps the k best candidates seen so far; the heap's front, the worst of
+// them, is the bar a new one must clear. `better` orders candidates totally
+// (ties by passage), so the k kept do not depend on the heap's layout.
 class TopK {
  public:
   explicit TopK(size_t k, std::vector<ScoredPassage>* storage) : k_(k), heap_(*storage) { heap_.clear(); }
   void push(ScoredPassage c) {
     if (heap_.size() < k_) {
       heap_.push_back(c);
-      std::push_heap(heap_.begin(), heap_.end(), better);  // `better` makes a min-heap of the best
+      std::push_heap(heap_.begin(), heap_.end(), Better{});  // `better` makes a min-heap of the best
     } else if (better(c, heap_.front())) {
-      std::pop_heap(heap_.begin(), heap_.end(), better);
-      heap_.back() = c;
-      std::push_heap(heap_.begin(), heap_.end(), better);
+      replace_worst(c);
     }
   }
   std::vector<ScoredPassage> sorted() {
-    std::sort(heap_.begin(), heap_.end(), better);
+    std::sort(heap_.begin(), heap_.end(), Better{});
     return heap_;
   }
 
  private:
+  // `better` as a type, not a function pointer, so the heap algorithms inline it.
+  struct Better {
+    bool operator()(const ScoredPassage& a, const ScoredPassage& b) const { return better(a, b); }
+  };
+  // Puts c in the front's place and sifts it down: one pass from the root,
+  // where pop_heap + push_heap take two.
+  void replace_worst(ScoredPassage c) {
+    const size_t n = heap_.size();
+    size_t i = 0;
+    for (size_t child = 1; child < n; child = 2 * i + 1) {
+      if (child + 1 < n && better(heap_[child], heap_[child + 1])) ++child;  // the worse child
+      if (!better(c, heap_[child])) break;
+      heap_[i] = heap_[child];
+      i = child;
+    }
+    heap_[i] = c;
+  }
   size_t k_;
   std::vector<ScoredPassage>& heap_;
 };
