@@ -13,7 +13,10 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cmath>
+#include <iterator>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -382,6 +385,48 @@ TEST(FeaturesUnit, AudienceDirectionNeedsMatchingShapesAndTwoDistinctMeans) {
   EXPECT_TRUE(audience_direction(std::vector<float>{0, 0, 0}, 2, passage_doc, audience).empty());
   EXPECT_TRUE(audience_direction(vectors, 3, passage_doc, audience).empty());
   EXPECT_TRUE(audience_direction(std::vector<float>{1, 2, 1, 2}, 2, passage_doc, audience).empty());
+}
+
+// kPhraseMatch finds the phrase wherever it is in the passage text, in any
+// ASCII case, and nowhere else: random texts of a few letters (so the first
+// letters recur: the search skips most places by them), holding the phrase or
+// near misses at every offset, against a byte-by-byte search.
+TEST(FeaturesUnit, PhraseMatchAgreesWithAPlainSearch) {
+  const TinyCorpus c;
+  const auto terms = query_terms(c);
+  const std::vector<QueryPhrase> phrases = {{"alpha beta", c.term("alpha"), c.term("beta")}};
+  const std::string needle = phrases[0].text;
+  auto plain = [&](std::string_view text) {
+    for (size_t i = 0; i + needle.size() <= text.size(); ++i) {
+      size_t j = 0;
+      while (j < needle.size() && std::tolower(static_cast<unsigned char>(text[i + j])) == needle[j]) ++j;
+      if (j == needle.size()) return true;
+    }
+    return false;
+  };
+  const std::string pieces[] = {"alpha beta", "ALPHA BETA", "aLpHa bEtA", "alpha  beta", "alphabeta", "alpha bet",
+                                "a", "A", "al", "alp", "b", " ", "x", "lpha beta", "ALPHA  B"};
+  const std::vector<std::string> no_headings;
+  std::mt19937 rng(7);
+  size_t found = 0, tested = 0;
+  for (size_t length = 0; length < 80; ++length) {
+    for (int round = 0; round < 20; ++round) {
+      std::string text;
+      while (text.size() < length) text += pieces[std::uniform_int_distribution<size_t>(0, std::size(pieces) - 1)(rng)];
+      text.resize(length);
+      CorpusView v = c.view();
+      v.body_text = [&](uint32_t) -> std::string_view { return text; };
+      v.heading_path = [&](uint32_t) -> const std::vector<std::string>& { return no_headings; };
+      const auto pool = build_pool(v, terms, kQueryVector, kBm25List, kDenseList, phrases);
+      ASSERT_EQ(pool[0].passage, 0u);  // holds both words, so it is searched
+      const bool expected = plain(text);
+      EXPECT_EQ(pool[0].features[kPhraseMatch], expected ? 1.0f : 0.0f) << "\"" << text << "\"";
+      found += expected;
+      ++tested;
+    }
+  }
+  EXPECT_GT(found, tested / 10);  // both outcomes are common
+  EXPECT_LT(found, tested - tested / 10);
 }
 
 }  // namespace
