@@ -242,6 +242,23 @@ std::vector<Candidate> build_pool(const CorpusView& corpus, std::span<const lexi
     if (ta < nt && tb < nt) phrase_terms.push_back({k, ta, tb});
   }
 
+  // Each passage's own facts, read in one tight pass: random reads into
+  // corpus-sized arrays, mostly not in cache, whose misses overlap here (in
+  // the loop below each would wait for the one before).
+  struct Facts {
+    uint32_t length, ordinal;
+    uint8_t audience;
+    float heading_commonness;
+  };
+  std::vector<Facts> facts(pool.size());
+  for (size_t i = 0; i < pool.size(); ++i) {
+    const uint32_t p = pool[i].passage;
+    const uint32_t doc = corpus.passage_doc[p];
+    facts[i] = {index.field_length(p, kBody), p - corpus.doc_first_passage[doc],
+                corpus.doc_audience.empty() ? uint8_t{0} : corpus.doc_audience[doc],
+                corpus.passage_heading_commonness.empty() ? 0.0f : corpus.passage_heading_commonness[p]};
+  }
+
   float best_bm25 = 0, best_dense = -1.0f, best_led = 0;
   for (size_t i = 0; i < pool.size(); ++i) {
     Candidate& c = pool[i];
@@ -277,14 +294,12 @@ std::vector<Candidate> build_pool(const CorpusView& corpus, std::span<const lexi
     f[kCoverBody] = idf_body > 0 ? covered_body / idf_body : 0.0f;
     f[kCoverHeading] = idf_body > 0 ? covered_heading / idf_body : 0.0f;
     f[kCoverAny] = idf_body > 0 ? covered_any / idf_body : 0.0f;
-    f[kLogLength] = std::log1p(static_cast<float>(index.field_length(c.passage, kBody)));
-    const uint32_t doc = corpus.passage_doc[c.passage];
-    const uint32_t ordinal = c.passage - corpus.doc_first_passage[doc];
-    f[kFirstPassage] = ordinal == 0 ? 1.0f : 0.0f;
-    f[kLogOrdinal] = std::log1p(static_cast<float>(ordinal));
+    f[kLogLength] = std::log1p(static_cast<float>(facts[i].length));
+    f[kFirstPassage] = facts[i].ordinal == 0 ? 1.0f : 0.0f;
+    f[kLogOrdinal] = std::log1p(static_cast<float>(facts[i].ordinal));
     f[kQueryTerms] = std::log1p(static_cast<float>(terms.size()));
     f[kBm25DenseLed] = led;
-    if (!corpus.passage_heading_commonness.empty()) f[kHeadingCommonness] = corpus.passage_heading_commonness[c.passage];
+    if (!corpus.passage_heading_commonness.empty()) f[kHeadingCommonness] = facts[i].heading_commonness;
     if (!phrase_terms.empty() && corpus.body_text) {
       // Only passages holding both words are searched.
       uint32_t found = 0;
@@ -305,7 +320,7 @@ std::vector<Candidate> build_pool(const CorpusView& corpus, std::span<const lexi
       f[kPhraseMatch] = static_cast<float>(found) / static_cast<float>(phrases.size());
     }
     f[kCoverDenseLed] = idf_led > 0 ? covered_led / idf_led : 0.0f;
-    const uint8_t audience = corpus.doc_audience.empty() ? 0 : corpus.doc_audience[doc];
+    const uint8_t audience = facts[i].audience;
     f[kAudienceDense] = audience == 2 ? query_audience : audience == 1 ? -query_audience : 0.0f;
     best_bm25 = std::max(best_bm25, f[kBm25]);
     best_dense = std::max(best_dense, c.dense);
