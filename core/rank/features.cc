@@ -259,6 +259,7 @@ std::vector<Candidate> build_pool(const CorpusView& corpus, std::span<const lexi
                 corpus.passage_heading_commonness.empty() ? 0.0f : corpus.passage_heading_commonness[p]};
   }
 
+  const float log_query_terms = std::log1p(static_cast<float>(terms.size()));
   float best_bm25 = 0, best_dense = -1.0f, best_led = 0;
   for (size_t i = 0; i < pool.size(); ++i) {
     Candidate& c = pool[i];
@@ -297,7 +298,7 @@ std::vector<Candidate> build_pool(const CorpusView& corpus, std::span<const lexi
     f[kLogLength] = std::log1p(static_cast<float>(facts[i].length));
     f[kFirstPassage] = facts[i].ordinal == 0 ? 1.0f : 0.0f;
     f[kLogOrdinal] = std::log1p(static_cast<float>(facts[i].ordinal));
-    f[kQueryTerms] = std::log1p(static_cast<float>(terms.size()));
+    f[kQueryTerms] = log_query_terms;
     f[kBm25DenseLed] = led;
     if (!corpus.passage_heading_commonness.empty()) f[kHeadingCommonness] = facts[i].heading_commonness;
     if (!phrase_terms.empty() && corpus.body_text) {
