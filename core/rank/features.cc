@@ -144,7 +144,7 @@ std::vector<Candidate> build_pool(const CorpusView& corpus, std::span<const lexi
   auto add = [&](std::span<const lexical::ScoredPassage> list, int side) {
     for (uint32_t r = 0; r < list.size(); ++r) {
       const uint32_t p = list[r].passage;
-      // Fibonacci hashing: the top bits of p x 2^32 / golden ratio.
+      // Fibonacci hashing: the top bits of p x 2^64 / golden ratio.
       size_t h = (uint64_t{p} * 0x9E3779B97F4A7C15ull) >> (64 - table_bits);
       while (slot[h].first != kAbsent && slot[h].first != p) h = (h + 1) & (slot.size() - 1);
       if (slot[h].first == kAbsent) {

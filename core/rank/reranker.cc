@@ -9,7 +9,6 @@
 #include <bit>
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
 #include <limits>
 #include <fstream>
 #include <sstream>
@@ -345,8 +344,9 @@ void score_blocks16(std::span<const FeatureVector> xs, std::span<const uint32_t>
 void Reranker::score_quick(std::span<const FeatureVector> xs, std::span<float> out) const {
 #if defined(__SSE2__)
   if (quick_max_leaves_ <= 16) {
-    return score_blocks16(xs, quick_begin_, quick_threshold_.data(), quick_tree_.data(), quick_left_.data(),
-                          quick_first_leaf_, quick_leaf_value_.data(), bias_, out);
+    score_blocks16(xs, quick_begin_, quick_threshold_.data(), quick_tree_.data(), quick_left_.data(),
+                   quick_first_leaf_, quick_leaf_value_.data(), bias_, out);
+    return;
   }
 #endif
   std::vector<uint64_t> keep(trees_.size());
