@@ -307,12 +307,15 @@ void score_blocks16(std::span<const FeatureVector> xs, std::span<const uint32_t>
                     const uint32_t* trees, const uint64_t* left, std::span<const uint32_t> first_leaf,
                     const float* leaf_value, float bias, std::span<float> out) {
   constexpr size_t kBlock = 8;
-  std::vector<__m128i> keep(first_leaf.size());
+  struct Lanes {  // a tree's leaf mask, one 16-bit lane per row (a struct: vector<__m128i> drops its attributes)
+    __m128i v;
+  };
+  std::vector<Lanes> keep(first_leaf.size());
   alignas(16) float column[kBlock];
   alignas(16) uint16_t lanes[kBlock];
   for (size_t r = 0; r < xs.size(); r += kBlock) {
     const size_t rows = std::min(kBlock, xs.size() - r);
-    std::fill(keep.begin(), keep.end(), _mm_set1_epi32(-1));
+    std::fill(keep.begin(), keep.end(), Lanes{_mm_set1_epi32(-1)});
     for (uint32_t f = 0; f < kNumFeatures; ++f) {
       if (begin[f] == begin[f + 1]) continue;
       // A missing row is NaN, which is > no threshold (NaN goes left in the walk too).
@@ -322,7 +325,7 @@ void score_blocks16(std::span<const FeatureVector> xs, std::span<const uint32_t>
         const __m128 t = _mm_set1_ps(thresholds[i]);
         const __m128i right = _mm_packs_epi32(_mm_castps_si128(_mm_cmpgt_ps(lo, t)), _mm_castps_si128(_mm_cmpgt_ps(hi, t)));
         if (_mm_movemask_epi8(right) == 0) break;  // thresholds ascend: no row goes right at the rest
-        __m128i& k = keep[trees[i]];
+        __m128i& k = keep[trees[i]].v;
         k = _mm_andnot_si128(_mm_and_si128(right, _mm_set1_epi16(static_cast<int16_t>(left[i]))), k);
       }
     }
@@ -330,7 +333,7 @@ void score_blocks16(std::span<const FeatureVector> xs, std::span<const uint32_t>
     float sum[kBlock];
     std::fill(sum, sum + kBlock, bias);
     for (size_t t = 0; t < keep.size(); ++t) {
-      _mm_store_si128(reinterpret_cast<__m128i*>(lanes), keep[t]);
+      _mm_store_si128(reinterpret_cast<__m128i*>(lanes), keep[t].v);
       const float* values = leaf_value + first_leaf[t];
       for (size_t j = 0; j < kBlock; ++j) sum[j] += values[std::countr_zero(lanes[j])];
     }
