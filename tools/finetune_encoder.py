@@ -28,7 +28,7 @@ README.md, "Encoder"). Leaving sets out of --sets is how that leave-one-dataset-
 made: build the left-out set's index with --model-dir DIR and score it with `eval`.
 The output directory is a copy of the base model with model.safetensors replaced (float32, or
 bfloat16 with --bf16-weights, which the encoder widens on load) and a SHA256SUMS file. The
-encoder accepts only weights whose checksum it pins (core/embed/bert_encoder.cc,
+encoder accepts only weights whose checksum it pins (core/embed/model_files.cc,
 kPinnedWeights): a new model is pinned there.
 """
 from __future__ import annotations

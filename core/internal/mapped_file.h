@@ -2,7 +2,7 @@
 //
 // The one place the library maps files: the vector index files
 // (core/vector/index_file.h, whose rows are then used in place) and the
-// encoder's weights (core/embed/bert_encoder.cc). Readers parse the bytes
+// encoder's weights (core/embed/model_files.cc). Readers parse the bytes
 // through a BinaryReader (binary_io.h) over bytes(), or take bounds-checked
 // views with view().
 //
