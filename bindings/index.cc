@@ -105,12 +105,9 @@ void attach(Index& index, const py::object& encoder) {
   if (py::isinstance<py::str>(encoder)) {
     if (encoder.cast<std::string>() != "auto") throw py::value_error("encoder must be an Encoder, None or 'auto'");
     if (!index.has_vectors()) return;
-    auto precision = embed::default_precision();
-    if (!precision) return;  // searches that need the encoder say so
-    auto loaded = embed::BertEncoder::load(embed::model_dir_for(index.stats().model_id), *precision);
-    if (!loaded) return;
-    std::shared_ptr<const embed::Embedder> e = std::move(loaded).value();
-    if (e->model_id() == index.stats().model_id) check(index.attach_embedder(e));
+    auto loaded = embed::encoder_for(index.stats().model_id);
+    if (!loaded) return;  // searches that need the encoder say so
+    check(index.attach_embedder(std::shared_ptr<const embed::Embedder>(std::move(loaded).value())));
     return;
   }
   check(index.attach_embedder(embedder_of(encoder)));

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <set>
 
 #include <medsearch/corpus.h>
@@ -185,7 +186,18 @@ Result<std::unique_ptr<Index>> open_index(const std::string& dir, const std::str
   if (*mode != SearchMode::kBm25) {
     if (!dense) return Status::invalid_argument("this index has no passage vectors; use --mode bm25 or rebuild it");
     // The model the index's vectors were made with, unless --model-dir says otherwise.
-    auto encoder = load_encoder(model_dir, precision, embed::model_dir_for((*index)->stats().model_id));
+    Result<std::unique_ptr<embed::BertEncoder>> encoder = Status::internal("no encoder");
+    if (model_dir.empty()) {
+      std::optional<embed::Precision> p;
+      if (!precision.empty()) {
+        auto parsed_precision = embed::parse_precision(precision);
+        if (!parsed_precision) return parsed_precision.status();
+        p = *parsed_precision;
+      }
+      encoder = embed::encoder_for((*index)->stats().model_id, p);
+    } else {
+      encoder = load_encoder(model_dir, precision);
+    }
     if (!encoder) return encoder.status();
     std::shared_ptr<const embed::Embedder> shared = std::move(encoder).value();
     MEDSEARCH_RETURN_IF_ERROR((*index)->attach_embedder(shared));
@@ -329,17 +341,12 @@ int main(int argc, char** argv) {
     std::vector<io::Document> docs;
     io::ReadOptions ropt{.skip_malformed = skip_malformed};
     const auto t0 = std::chrono::steady_clock::now();
-    for (const auto& spec : corpora) {
-      std::string name, path = spec;
-      const size_t eq = spec.find('=');
-      if (eq != std::string::npos && !fs::exists(spec)) {
-        name = spec.substr(0, eq);
-        path = spec.substr(eq + 1);
-      }
+    for (const auto& text : corpora) {
+      const io::CorpusSpec spec = io::parse_corpus_spec(text);
       io::ReadReport report;
-      auto read = io::read_corpus(path, name, ropt, &report);
+      auto read = io::read_corpus(spec.path, spec.name, ropt, &report);
       if (!read) return fail(read.status());
-      std::fprintf(stderr, "read %zu documents from %s", report.documents, path.c_str());
+      std::fprintf(stderr, "read %zu documents from %s", report.documents, spec.path.c_str());
       if (report.skipped) std::fprintf(stderr, " (skipped %zu malformed)", report.skipped);
       std::fprintf(stderr, "\n");
       for (const auto& m : report.messages) std::fprintf(stderr, "  skipped: %s\n", m.c_str());

@@ -56,6 +56,15 @@ struct ReadReport {
   std::vector<std::string> messages;  // one "file:line: reason" per skipped document
 };
 
+// A corpus to read, as the CLI's --corpus gives it: "path", or "name=path"
+// (the corpus name, then its path). A spec that exists as a path as written
+// is a path, '=' or not.
+struct CorpusSpec {
+  std::string name;  // empty: read_corpus() derives it from the path
+  std::filesystem::path path;
+};
+CorpusSpec parse_corpus_spec(std::string_view spec);
+
 // Reads `path` (a Markdown tree, a corpus.jsonl, or a directory holding one).
 // `corpus` names the corpus; empty means the last path component
 // (for ".../scifact/corpus.jsonl" that is "scifact"; for another "x.jsonl" it

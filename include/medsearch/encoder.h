@@ -20,6 +20,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -114,5 +115,13 @@ class BertEncoder final : public Embedder {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// The encoder that embeds queries for an index whose vectors model_id made
+// (IndexStats::model_id): BertEncoder::load(model_dir_for(model_id)) at
+// `precision`, else default_precision(). kInvalidArgument when the model
+// found there is another one (its model_id differs); load()'s errors when it
+// is missing or damaged. What the CLI and Index.load(encoder="auto") use.
+Result<std::unique_ptr<BertEncoder>> encoder_for(std::string_view model_id,
+                                                 std::optional<Precision> precision = std::nullopt);
 
 }  // namespace medsearch::embed

@@ -184,10 +184,27 @@ TEST(KnownModels, DefaultFirstAndBaseKept) {
   }
 }
 
+// The CLI and Index.load(encoder="auto") find an index's encoder by the
+// model_id its vectors carry.
+TEST_P(BertEncoderTest, EncoderForFindsTheModelOfAnIndex) {
+  if (std::getenv("MEDSEARCH_MODEL_DIR") != nullptr) GTEST_SKIP() << "MEDSEARCH_MODEL_DIR overrides the lookup";
+  auto found = encoder_for(encoder_->model_id(), GetParam().precision);
+  ASSERT_TRUE(found.is_ok()) << found.status().to_string();
+  EXPECT_EQ((*found)->model_id(), encoder_->model_id());
+  EXPECT_EQ((*found)->precision(), GetParam().precision);
+  // An unknown model falls back to the default folder, whose model is another: refused by name.
+  auto other = encoder_for("no-such-model@0", GetParam().precision);
+  ASSERT_FALSE(other.is_ok());
+  EXPECT_EQ(other.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(other.status().message().find("no-such-model@0"), std::string::npos) << other.status().to_string();
+}
+
 TEST_P(BertEncoderTest, ReportsTheModel) {
   EXPECT_EQ(encoder_->dim(), kDim);
   EXPECT_EQ(encoder_->model_id().substr(0, encoder_->model_id().find('@')), GetParam().model);
-  if (GetParam().model == "all-MiniLM-L6-v2") EXPECT_EQ(encoder_->model_id(), "all-MiniLM-L6-v2@34cb29e344fee166");
+  if (GetParam().model == "all-MiniLM-L6-v2") {
+    EXPECT_EQ(encoder_->model_id(), "all-MiniLM-L6-v2@34cb29e344fee166");
+  }
   const BertConfig& c = encoder_->config();
   EXPECT_EQ(c.layers, 6u);
   EXPECT_EQ(c.heads, 12u);

@@ -3,6 +3,7 @@
 #include <medsearch/corpus.h>
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -17,6 +18,22 @@ namespace {
 
 namespace fs = std::filesystem;
 using Strings = std::vector<std::string>;
+
+TEST(CorpusSpecTest, NameEqualsPathOrAPath) {
+  EXPECT_EQ(parse_corpus_spec("../shared/data/scifact").name, "");
+  EXPECT_EQ(parse_corpus_spec("../shared/data/scifact").path, fs::path("../shared/data/scifact"));
+  const CorpusSpec named = parse_corpus_spec("pdq=../shared/data/nci-pdq");
+  EXPECT_EQ(named.name, "pdq");
+  EXPECT_EQ(named.path, fs::path("../shared/data/nci-pdq"));
+  EXPECT_EQ(parse_corpus_spec("a=b=c").name, "a");
+  EXPECT_EQ(parse_corpus_spec("a=b=c").path, fs::path("b=c"));
+  // A path that exists as written is a path, even with '=' in it.
+  const fs::path odd = fs::temp_directory_path() / ("medsearch_spec_x=y_" + std::to_string(::getpid()));
+  fs::create_directories(odd);
+  EXPECT_EQ(parse_corpus_spec(odd.string()).name, "");
+  EXPECT_EQ(parse_corpus_spec(odd.string()).path, odd);
+  fs::remove_all(odd);
+}
 
 // A fresh directory under the system temp dir, removed with its content.
 class TempDir {
