@@ -15,6 +15,7 @@
 #include "core/index/index_impl.h"
 #include "core/index/options_io.h"
 #include "core/internal/binary_io.h"
+#include "core/internal/generation_dir.h"
 #include "core/internal/json.h"
 
 namespace medsearch {
@@ -31,7 +32,6 @@ constexpr char kLexicalFile[] = "lexical.bin";
 constexpr char kVectorsFile[] = "vectors.bin";  // passage vectors, row p = passage p
 constexpr char kDenseFile[] = "dense.idx";      // the HNSW graph over them (core/vector)
 constexpr char kManifestFile[] = "manifest.json";
-constexpr char kCurrentFile[] = "CURRENT";
 
 }  // namespace
 
@@ -125,28 +125,6 @@ Status internal::deserialize_documents(internal::BinaryReader* in, internal::Gen
 
 namespace {
 
-Result<std::string> current_generation(const fs::path& dir) {
-  auto current = internal::read_file(dir / kCurrentFile);
-  if (!current) {
-    if (current.status().code() == StatusCode::kNotFound) {
-      return Status::not_found("no medsearch index at " + dir.string() + " (missing " + kCurrentFile + ")");
-    }
-    return current.status();
-  }
-  std::string gen = *current;
-  while (!gen.empty() && (gen.back() == '\n' || gen.back() == '\r')) gen.pop_back();
-  // save() writes "gen-" and digits. Anything else (a '/', or a NUL that the
-  // OS would cut the path at) does not name a generation.
-  if (gen.size() <= 4 || gen.rfind("gen-", 0) != 0 || gen.find_first_not_of("0123456789", 4) != std::string::npos) {
-    return Status::corrupt(dir.string() + "/" + kCurrentFile + " does not name a generation");
-  }
-  std::error_code ec;
-  if (!fs::is_directory(dir / gen, ec)) {
-    return Status::corrupt(dir.string() + "/" + kCurrentFile + " names " + gen + ", which does not exist");
-  }
-  return gen;
-}
-
 // The manifest describes what load() read from the data files: a manifest
 // that says anything else, or holds a key no save writes, is damaged (else a
 // damaged key such as "vectors.bin" would silently drop the passage vectors).
@@ -209,50 +187,17 @@ Status check_manifest(simdjson::dom::element manifest, const fs::path& path, siz
 Status Index::save(const fs::path& dir) const {
   // Writers wait: the dense index (shared by generations) must hold still
   // while it is written.
-  std::lock_guard writer(impl_->writer_mu);
+  std::lock_guard lock(impl_->writer_mu);
   const auto snapshot = impl_->current();
   const internal::Generation& st = *snapshot->parts().gen;
+  // Written into a partial generation, published whole (removed on any error).
+  auto writer = internal::GenerationWriter::begin(dir, "medsearch index");
+  if (!writer) return writer.status();
+  const fs::path& partial = writer->partial();
   std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return Status::io_error("cannot create " + dir.string() + ": " + ec.message());
-  uint64_t generation = 1;
-  bool is_index = fs::exists(dir / kCurrentFile);
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind("gen-", 0) == 0) {
-      generation = std::max<uint64_t>(generation, std::strtoull(name.c_str() + 4, nullptr, 10) + 1);
-    } else if (name != kCurrentFile && name != std::string(kCurrentFile) + ".tmp" && !is_index) {
-      return Status::invalid_argument("refusing to save into " + dir.string() +
-                                      ": it is not empty and not a medsearch index");
-    }
-  }
-  // What killed saves left behind (gen-N.partial, generations renamed but
-  // never made current, old ones not yet removed) goes first, so a save that
-  // keeps being killed cannot fill the disk with half-written generations.
-  // Without a CURRENT, only .partial ones: a complete generation may be all
-  // that is left of an index.
-  if (auto current = current_generation(dir); current || current.status().code() == StatusCode::kNotFound) {
-    for (const auto& entry : fs::directory_iterator(dir, ec)) {
-      const std::string name = entry.path().filename().string();
-      if (name.rfind("gen-", 0) != 0) continue;
-      if (current ? name != *current : name.ends_with(".partial")) fs::remove_all(entry.path(), ec);
-    }
-  }
-  char gen_name[32];
-  std::snprintf(gen_name, sizeof(gen_name), "gen-%06llu", static_cast<unsigned long long>(generation));
-  const fs::path partial = dir / (std::string(gen_name) + ".partial");
-  const fs::path final_dir = dir / gen_name;
-  fs::remove_all(partial, ec);
-  fs::create_directory(partial, ec);
-  if (ec) return Status::io_error("cannot create " + partial.string() + ": " + ec.message());
-
-  auto fail = [&](Status e) {
-    fs::remove_all(partial, ec);
-    return e;
-  };
   internal::BinaryWriter documents, lexical;
   write_options(snapshot->options(), &documents);
-  if (Status e = internal::serialize_documents(st, &documents); !e) return fail(e);
+  MEDSEARCH_RETURN_IF_ERROR(internal::serialize_documents(st, &documents));
   st.bm25->serialize(&lexical);
   internal::JsonWriter m;
   m.begin_object();
@@ -280,7 +225,7 @@ Status Index::save(const fs::path& dir) const {
     m.key(name).begin_object();
     m.key("bytes").value(uint64_t{data->size()}).key("xxh64").value(internal::checksum_hex(*data));
     m.end_object();
-    if (Status e = internal::write_file_atomic(partial / name, *data); !e) return fail(e);
+    MEDSEARCH_RETURN_IF_ERROR(internal::write_file_atomic(partial / name, *data));
   }
   // The ANN graph is keyed by passage number on disk. After add() or remove()
   // its keys are vector ids (index_impl.h) and it may hold other generations'
@@ -288,30 +233,18 @@ Status Index::save(const fs::path& dir) const {
   if (st.dense && !st.live && st.dense->size() == st.passages.size() &&
       st.dense->next_doc_id() == st.passages.size()) {
     // The ANN graph checksums itself (core/vector/index_file.h).
-    if (Status e = st.dense->save(partial / kDenseFile); !e) return fail(e);
+    MEDSEARCH_RETURN_IF_ERROR(st.dense->save(partial / kDenseFile));
     m.key(kDenseFile).begin_object().key("bytes").value(uint64_t{fs::file_size(partial / kDenseFile, ec)}).end_object();
   }
   m.end_object();
   if (st.dim) m.key("dense").begin_object().key("dim").value(st.dim).key("model_id").value(st.model_id).end_object();
   const std::string manifest = m.end_object().str();
-  if (Status e = internal::write_file_atomic(partial / kManifestFile, manifest); !e) return fail(e);
-  if (Status e = internal::sync_directory(partial); !e) return fail(e);
-  fs::rename(partial, final_dir, ec);
-  if (ec) return fail(Status::io_error("cannot rename " + partial.string() + ": " + ec.message()));
-  MEDSEARCH_RETURN_IF_ERROR(internal::sync_directory(dir));
-  // The switch: CURRENT is replaced by one atomic rename.
-  MEDSEARCH_RETURN_IF_ERROR(internal::write_file_atomic(dir / kCurrentFile, std::string(gen_name) + "\n"));
-  MEDSEARCH_RETURN_IF_ERROR(internal::sync_directory(dir));
-  // Older generations are garbage now; failing to remove them loses nothing.
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind("gen-", 0) == 0 && name != gen_name) fs::remove_all(entry.path(), ec);
-  }
-  return Status::ok();
+  MEDSEARCH_RETURN_IF_ERROR(internal::write_file_atomic(partial / kManifestFile, manifest));
+  return writer->publish();
 }
 
 Result<std::unique_ptr<Index>> Index::load(const fs::path& dir) {
-  auto gen = current_generation(dir);
+  auto gen = internal::current_generation(dir, "medsearch index");
   if (!gen) return gen.status();
   const fs::path gdir = dir / *gen;
   auto manifest_text = internal::read_file(gdir / kManifestFile);
