@@ -32,6 +32,7 @@
 #include <medsearch/vector_index.h>
 
 #include "tests/index/tiny_corpus.h"
+#include "tests/scratch_dir.h"
 #include "tests/vector/test_data.h"
 
 namespace medsearch {
@@ -42,18 +43,8 @@ using testing::answers;
 using testing::corpus;
 using testing::TinyEmbedder;
 
-std::string read_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// A new inode each time: a loaded vector index maps its file, which must not
-// change under it.
-void write_bytes(const fs::path& p, const std::string& b) {
-  fs::remove(p);
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out.write(b.data(), static_cast<std::streamsize>(b.size()));
-}
+using testing::read_bytes;
+using testing::write_bytes;  // a new inode each time: a mapping of the old file must not change
 
 // One damaged version of a file and what it is called in failure messages.
 struct Damage {

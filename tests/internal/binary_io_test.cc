@@ -5,6 +5,7 @@
 // (same bytes as in memory, errors kept until commit) and atomic writes that
 // leave no temp file behind.
 #include "core/internal/binary_io.h"
+#include "tests/scratch_dir.h"
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>
@@ -318,19 +319,14 @@ TEST(BinaryIo, Xxh3IsTheWritersChecksum) {
 
 class BinaryIoFiles : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("medsearch_binary_io_test_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   std::vector<std::string> listing() const {
     std::vector<std::string> names;
     for (const auto& e : fs::directory_iterator(dir_)) names.push_back(e.path().filename().string());
     std::sort(names.begin(), names.end());
     return names;
   }
-  fs::path dir_;
+  testing::ScratchDir scratch_{"binary_io_test"};
+  const fs::path dir_ = scratch_.path();
 };
 
 TEST_F(BinaryIoFiles, WriteThenReadGivesTheSameBytes) {

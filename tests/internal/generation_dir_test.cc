@@ -14,6 +14,7 @@
 #include <string>
 
 #include "core/internal/binary_io.h"
+#include "tests/scratch_dir.h"
 
 namespace medsearch::internal {
 namespace {
@@ -22,11 +23,6 @@ namespace fs = std::filesystem;
 
 class GenerationDirTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("medsearch_generation_dir_test_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   // Writes one generation holding `file` with `text`; published or not.
   Status write(const std::string& text, bool publish = true) {
     auto writer = GenerationWriter::begin(dir_, "test store");
@@ -45,7 +41,8 @@ class GenerationDirTest : public ::testing::Test {
     for (const auto& e : fs::directory_iterator(dir_)) out.insert(e.path().filename().string());
     return out;
   }
-  fs::path dir_;
+  testing::ScratchDir scratch_{"generation_dir_test"};
+  const fs::path dir_ = scratch_.path();
 };
 
 TEST_F(GenerationDirTest, PublishedGenerationsReplaceEachOther) {

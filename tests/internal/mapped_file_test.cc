@@ -13,6 +13,7 @@
 #include <string>
 
 #include "core/internal/binary_io.h"
+#include "tests/scratch_dir.h"
 
 namespace medsearch::internal {
 namespace {
@@ -21,18 +22,13 @@ namespace fs = std::filesystem;
 
 class MappedFileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("medsearch_mapped_file_test_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   fs::path write(const std::string& name, const std::string& bytes) {
     const fs::path p = dir_ / name;
     std::ofstream(p, std::ios::binary) << bytes;
     return p;
   }
-  fs::path dir_;
+  testing::ScratchDir scratch_{"mapped_file_test"};
+  const fs::path dir_ = scratch_.path();
 };
 
 TEST_F(MappedFileTest, MapsTheWholeFile) {

@@ -5,6 +5,7 @@
 // kCorrupt naming the file. The whole-index damage sweep is
 // tests/index/corruption_test.cc.
 #include "core/vector/index_file.h"
+#include "tests/scratch_dir.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -26,17 +27,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string read_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// A new inode each time (a mapping of the old file must not change).
-void write_bytes(const fs::path& p, const std::string& b) {
-  fs::remove(p);
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out.write(b.data(), static_cast<std::streamsize>(b.size()));
-}
+using testing::read_bytes;
+using testing::write_bytes;  // a new inode each time: a mapping of the old file must not change
 
 // Rewrites the trailer's checksum to match the (edited) bytes before it.
 std::string reseal(std::string bytes) {
@@ -54,12 +46,6 @@ T load_at(const std::string& bytes, size_t offset) {
 
 class IndexFile : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("medsearch_index_file_test_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
 
   // A file with a uint32, 64-byte-aligned floats and a trailing uint16.
   fs::path write_small(const std::string& name, IndexKind kind = IndexKind::kHnsw) {
@@ -81,7 +67,8 @@ class IndexFile : public ::testing::Test {
     return names;
   }
 
-  fs::path dir_;
+  testing::ScratchDir scratch_{"index_file_test"};
+  const fs::path dir_ = scratch_.path();
   const std::vector<float> floats_ = {0.5f, -1.0f, 2.25f, 3.0f, 1e-7f};
 };
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/vector/index_file.h"
+#include "tests/scratch_dir.h"
 
 namespace medsearch::vector {
 namespace {
@@ -162,12 +163,6 @@ INSTANTIATE_TEST_SUITE_P(VectorStore, VectorStoreBacking, ::testing::Values(Back
 
 class VectorStoreFiles : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("medsearch_vector_store_test_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
 
   // Open descriptors of this process on files in dir_ (unlinked ones too).
   int fds_into_dir() const {
@@ -207,7 +202,8 @@ class VectorStoreFiles : public ::testing::Test {
     return reinterpret_cast<const float*>(p);
   }
 
-  fs::path dir_;
+  testing::ScratchDir scratch_{"vector_store_test"};
+  const fs::path dir_ = scratch_.path();
 };
 
 // Points $TMPDIR (where spill files go) at `dir` for one scope.
