@@ -13,7 +13,6 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
-#include <optional>
 #include <set>
 
 #include <medsearch/corpus.h>
@@ -164,13 +163,16 @@ std::string hit_json(const Hit& hit, const Passage& h, size_t rank, const std::s
          ", \"text\": " + json_string(h.text) + "}";
 }
 
-// The encoder from --model-dir (default: `fallback`) at --precision (default:
-// $MEDSEARCH_ENCODER_PRECISION, else auto).
-Result<std::unique_ptr<embed::BertEncoder>> load_encoder(const std::string& model_dir, const std::string& precision,
-                                                         const fs::path& fallback = embed::default_model_dir()) {
-  auto p = precision.empty() ? embed::default_precision() : embed::parse_precision(precision);
+// --precision, or when not given $MEDSEARCH_ENCODER_PRECISION, else auto.
+Result<embed::Precision> precision_of(const std::string& flag) {
+  return flag.empty() ? embed::default_precision() : embed::parse_precision(flag);
+}
+
+// The encoder from --model-dir (default: the default model) at --precision.
+Result<std::unique_ptr<embed::BertEncoder>> load_encoder(const std::string& model_dir, const std::string& precision) {
+  auto p = precision_of(precision);
   if (!p) return p.status();
-  return embed::BertEncoder::load(model_dir.empty() ? fallback : fs::path(model_dir), *p);
+  return embed::BertEncoder::load(model_dir.empty() ? embed::default_model_dir() : fs::path(model_dir), *p);
 }
 
 // Loads an index and, when it holds vectors and the mode needs them, its encoder.
@@ -186,18 +188,10 @@ Result<std::unique_ptr<Index>> open_index(const std::string& dir, const std::str
   if (*mode != SearchMode::kBm25) {
     if (!dense) return Status::invalid_argument("this index has no passage vectors; use --mode bm25 or rebuild it");
     // The model the index's vectors were made with, unless --model-dir says otherwise.
-    Result<std::unique_ptr<embed::BertEncoder>> encoder = Status::internal("no encoder");
-    if (model_dir.empty()) {
-      std::optional<embed::Precision> p;
-      if (!precision.empty()) {
-        auto parsed_precision = embed::parse_precision(precision);
-        if (!parsed_precision) return parsed_precision.status();
-        p = *parsed_precision;
-      }
-      encoder = embed::encoder_for((*index)->stats().model_id, p);
-    } else {
-      encoder = load_encoder(model_dir, precision);
-    }
+    auto p = precision_of(precision);
+    if (!p) return p.status();
+    auto encoder = model_dir.empty() ? embed::encoder_for((*index)->stats().model_id, *p)
+                                     : embed::BertEncoder::load(model_dir, *p);
     if (!encoder) return encoder.status();
     std::shared_ptr<const embed::Embedder> shared = std::move(encoder).value();
     MEDSEARCH_RETURN_IF_ERROR((*index)->attach_embedder(shared));
