@@ -32,6 +32,19 @@ void count_terms(std::vector<uint64_t>& hashes, TermCounts* out) {
   }
 }
 
+// A query term as search() reads it: its postings in each field, with their
+// impacts (the index's own or computed under a collection's statistics) and
+// the largest of them.
+struct SearchTerm {
+  uint32_t term_id;
+  float weight;
+  const uint32_t* passages[kNumFields];
+  const float* impacts[kNumFields];
+  uint32_t count[kNumFields];
+  float max_impact[kNumFields];
+  size_t postings() const { return size_t{count[kBody]} + count[kHeading]; }
+};
+
 // Per-thread scratch for search(): reused across queries, reset through the
 // touched lists so a query costs O(postings), not O(passages).
 struct Scratch {
@@ -40,8 +53,9 @@ struct Scratch {
   std::vector<uint32_t> group_best;  // passage number + 1 of the group's best; 0 = none
   std::vector<uint32_t> groups_touched;
   std::vector<ScoredPassage> candidates;
-  std::vector<QueryTerm> essential, common;
+  std::vector<SearchTerm> essential, common;
   std::vector<float> bests;  // scratch for the pruning threshold
+  std::vector<float> impacts;  // impacts under a collection's statistics
 };
 
 inline bool better(const ScoredPassage& a, const ScoredPassage& b) {
@@ -206,19 +220,39 @@ void Bm25Index::index_vocabulary() {
   for (uint32_t id = 0; id < terms_.size(); ++id) term_ids_.emplace(terms_[id], id);
 }
 
+namespace {
+
+// Lucene's length normaliser of a field: k1 * (1 - b + b * len / avg).
+inline float length_norm(const Bm25Params& params, uint32_t length, double avg) {
+  return static_cast<float>(params.k1 * (1.0 - params.b + params.b * length / avg));
+}
+
+// The average field length: length_sum / passages (1 for no passages).
+inline double average_length(uint64_t passages, uint64_t length_sum) {
+  return passages ? std::max(static_cast<double>(length_sum) / static_cast<double>(passages), 1e-9) : 1.0;
+}
+
+// A term's weight in a field: idf, times the field's weight for headings.
+inline float term_weight(const Bm25Params& params, Field field, double passages, double doc_freq) {
+  const double weight = field == kHeading ? params.heading_weight : 1.0;
+  return static_cast<float>(weight * std::log(1.0 + (passages - doc_freq + 0.5) / (doc_freq + 0.5)));
+}
+
+}  // namespace
+
+float lucene_idf(double passages, double doc_freq) {
+  return static_cast<float>(std::log(1.0 + (passages - doc_freq + 0.5) / (doc_freq + 0.5)));
+}
+
 void Bm25Index::compute_impacts() {
   const double n = num_passages_;
   for (int f = 0; f < kNumFields; ++f) {
     FieldPostings& fp = fields_[f];
-    const double weight = f == kHeading ? params_.heading_weight : 1.0;
-    double total = 0;
+    uint64_t total = 0;
     for (uint32_t len : fp.lengths) total += len;
-    const double avg = num_passages_ ? std::max(total / n, 1e-9) : 1.0;
-    // Length normaliser per passage, as in Lucene: k1 * (1 - b + b * len / avg).
+    const double avg = average_length(num_passages_, total);
     std::vector<float> norm(num_passages_);
-    for (uint32_t p = 0; p < num_passages_; ++p) {
-      norm[p] = static_cast<float>(params_.k1 * (1.0 - params_.b + params_.b * fp.lengths[p] / avg));
-    }
+    for (uint32_t p = 0; p < num_passages_; ++p) norm[p] = length_norm(params_, fp.lengths[p], avg);
     fp.impacts.resize(fp.passages.size());
     fp.max_impact.assign(terms_.size(), 0.0f);
     const size_t num_terms = terms_.size();
@@ -226,9 +260,7 @@ void Bm25Index::compute_impacts() {
                       [&](const tbb::blocked_range<size_t>& range) {
       for (size_t t = range.begin(); t < range.end(); ++t) {
         const uint32_t lo = fp.offsets[t], hi = fp.offsets[t + 1];
-        const double df = hi - lo;
-        const double idf = std::log(1.0 + (n - df + 0.5) / (df + 0.5));
-        const float w = static_cast<float>(weight * idf);
+        const float w = term_weight(params_, static_cast<Field>(f), n, hi - lo);
         for (uint32_t i = lo; i < hi; ++i) {
           const float tf = fp.tfs[i];
           fp.impacts[i] = w * tf / (tf + norm[fp.passages[i]]);
@@ -237,6 +269,19 @@ void Bm25Index::compute_impacts() {
       }
     });
   }
+}
+
+float Bm25Index::impacts_with(uint32_t term_id, Field field, const ScoringStats& stats, size_t t, float* out) const {
+  const FieldPostings& fp = fields_[field];
+  const double avg = average_length(stats.passages, stats.length_sum[field]);
+  const float w = term_weight(params_, field, static_cast<double>(stats.passages), stats.doc_freq[t][field]);
+  float best = 0.0f;
+  for (uint32_t i = fp.offsets[term_id], j = 0; i < fp.offsets[term_id + 1]; ++i, ++j) {
+    const float tf = fp.tfs[i];
+    out[j] = w * tf / (tf + length_norm(params_, fp.lengths[fp.passages[i]], avg));
+    best = std::max(best, out[j]);
+  }
+  return best;
 }
 
 std::vector<QueryTerm> Bm25Index::resolve(std::span<const text::Token> tokens) const {
@@ -301,7 +346,8 @@ class TopK {
 
 }  // namespace
 
-std::vector<ScoredPassage> Bm25Index::search(std::span<const QueryTerm> terms, const Options& options) const {
+std::vector<ScoredPassage> Bm25Index::search(std::span<const QueryTerm> terms, const Options& options,
+                                             const ScoringStats* stats) const {
   thread_local Scratch s;
   if (s.acc.size() < num_passages_) s.acc.assign(num_passages_, 0.0f);
   const bool grouped = !options.group_of.empty();
@@ -310,6 +356,44 @@ std::vector<ScoredPassage> Bm25Index::search(std::span<const QueryTerm> terms, c
   TopK top(options.k, &s.candidates);
   if (options.k == 0 || terms.empty()) return {};
 
+  // Each term's postings and impacts: the index's own, or computed here under
+  // the collection's statistics (one pass over the term's postings).
+  auto& essential = s.essential;
+  auto& common = s.common;
+  essential.clear();
+  common.clear();
+  if (stats) {
+    size_t total = 0;
+    for (const auto& q : terms) {
+      for (const auto& fp : fields_) total += fp.offsets[q.term_id + 1] - fp.offsets[q.term_id];
+    }
+    if (s.impacts.size() < total) s.impacts.resize(total);
+  }
+  size_t used = 0;
+  for (size_t t = 0; t < terms.size(); ++t) {
+    const QueryTerm& q = terms[t];
+    SearchTerm st{};
+    st.term_id = q.term_id;
+    st.weight = q.weight;
+    for (int f = 0; f < kNumFields; ++f) {
+      const FieldPostings& fp = fields_[f];
+      const uint32_t lo = fp.offsets[q.term_id];
+      st.passages[f] = fp.passages.data() + lo;
+      st.count[f] = fp.offsets[q.term_id + 1] - lo;
+      if (stats) {
+        float* out = s.impacts.data() + used;
+        st.max_impact[f] = impacts_with(q.term_id, static_cast<Field>(f), *stats, t, out);
+        st.impacts[f] = out;
+        used += st.count[f];
+      } else {
+        st.impacts[f] = fp.impacts.data() + lo;
+        st.max_impact[f] = fp.max_impact[q.term_id];
+      }
+    }
+    // Common terms (in more than 1/8 of the passages) are candidates for pruning.
+    (st.postings() * 8 >= num_passages_ ? common : essential).push_back(st);
+  }
+
   // Two strategies, chosen per query by the number of postings it touches:
   //  - dense: scatter-add without bookkeeping, then one sequential scan of the
   //    accumulator (zeroing it as it goes). Wins when the query's postings
@@ -317,37 +401,19 @@ std::vector<ScoredPassage> Bm25Index::search(std::span<const QueryTerm> terms, c
   //    branch-light and prefetch-friendly.
   //  - sparse: also record each passage the first time it is touched, and
   //    visit only those. Wins for rare-term queries on large corpora.
-  // Common terms (in more than 1/8 of the passages) are candidates for pruning.
-  auto term_postings = [&](const QueryTerm& q) {
-    size_t n = 0;
-    for (const auto& fp : fields_) n += fp.offsets[q.term_id + 1] - fp.offsets[q.term_id];
-    return n;
-  };
-  auto& essential = s.essential;
-  auto& common = s.common;
-  essential.clear();
-  common.clear();
-  for (const auto& q : terms) {
-    if (term_postings(q) * 8 >= num_passages_) {
-      common.push_back(q);
-    } else {
-      essential.push_back(q);
-    }
-  }
   if (essential.empty()) {  // nothing to prune against
     essential.swap(common);
   }
-  auto bound_of = [&](const QueryTerm& q) {
-    return q.weight * (fields_[kBody].max_impact[q.term_id] +
-                       (params_.heading_weight > 0 ? fields_[kHeading].max_impact[q.term_id] : 0.0f));
+  auto bound_of = [&](const SearchTerm& q) {
+    return q.weight * (q.max_impact[kBody] + (params_.heading_weight > 0 ? q.max_impact[kHeading] : 0.0f));
   };
   // Largest bound first, so the terms left for pruning are the weakest.
-  std::sort(common.begin(), common.end(), [&](const QueryTerm& a, const QueryTerm& b) {
+  std::sort(common.begin(), common.end(), [&](const SearchTerm& a, const SearchTerm& b) {
     const float ba = bound_of(a), bb = bound_of(b);
     return ba > bb || (ba == bb && a.term_id < b.term_id);
   });
   size_t postings = 0;
-  for (const auto& q : essential) postings += term_postings(q);
+  for (const auto& q : essential) postings += q.postings();
   // With common terms to prune, the sparse strategy keeps the list of candidates.
   const bool dense = common.empty() && postings * 8 >= num_passages_;
   s.touched.clear();
@@ -355,16 +421,15 @@ std::vector<ScoredPassage> Bm25Index::search(std::span<const QueryTerm> terms, c
     for (int f = 0; f < kNumFields; ++f) {
       // A zero-weight field adds nothing, and would defeat the "0 = untouched" test.
       if (f == kHeading && params_.heading_weight <= 0.0f) continue;
-      const FieldPostings& fp = fields_[f];
-      const uint32_t lo = fp.offsets[q.term_id], hi = fp.offsets[q.term_id + 1];
-      const uint32_t* ps = fp.passages.data();
-      const float* im = fp.impacts.data();
+      const uint32_t* ps = q.passages[f];
+      const float* im = q.impacts[f];
+      const uint32_t n = q.count[f];
       float* acc = s.acc.data();
       const float w = q.weight;
       if (dense) {
-        for (uint32_t i = lo; i < hi; ++i) acc[ps[i]] += w * im[i];
+        for (uint32_t i = 0; i < n; ++i) acc[ps[i]] += w * im[i];
       } else {
-        for (uint32_t i = lo; i < hi; ++i) {
+        for (uint32_t i = 0; i < n; ++i) {
           float& a = acc[ps[i]];
           if (a == 0.0f) s.touched.push_back(ps[i]);
           a += w * im[i];
@@ -437,14 +502,13 @@ std::vector<ScoredPassage> Bm25Index::search(std::span<const QueryTerm> terms, c
     std::nth_element(bests.begin(), bests.begin() + (options.k - 1), bests.end(), std::greater<float>());
     return bests[options.k - 1];
   };
-  auto accumulate_full = [&](const QueryTerm& q) {
+  auto accumulate_full = [&](const SearchTerm& q) {
     for (int f = 0; f < kNumFields; ++f) {
       if (f == kHeading && params_.heading_weight <= 0.0f) continue;
-      const FieldPostings& fp = fields_[f];
-      for (uint32_t i = fp.offsets[q.term_id]; i < fp.offsets[q.term_id + 1]; ++i) {
-        float& a = acc[fp.passages[i]];
-        if (a == 0.0f) s.touched.push_back(fp.passages[i]);
-        a += q.weight * fp.impacts[i];
+      for (uint32_t i = 0; i < q.count[f]; ++i) {
+        float& a = acc[q.passages[f][i]];
+        if (a == 0.0f) s.touched.push_back(q.passages[f][i]);
+        a += q.weight * q.impacts[f][i];
       }
     }
   };
@@ -464,28 +528,28 @@ std::vector<ScoredPassage> Bm25Index::search(std::span<const QueryTerm> terms, c
       for (uint32_t p : s.touched) live += acc[p] + suffix >= theta;
       size_t scan_cost = 0, search_cost = 0;
       for (size_t i = first_pruned; i < common.size(); ++i) {
-        const size_t n = term_postings(common[i]);
+        const size_t n = common[i].postings();
         scan_cost += n;
         search_cost += live * 2 * (4 + std::bit_width(n));
       }
       for (size_t i = first_pruned; i < common.size(); ++i) {
-        const QueryTerm& q = common[i];
+        const SearchTerm& q = common[i];
         for (int f = 0; f < kNumFields; ++f) {
           if (f == kHeading && params_.heading_weight <= 0.0f) continue;
-          const FieldPostings& fp = fields_[f];
-          const uint32_t* ps = fp.passages.data();
-          const uint32_t lo = fp.offsets[q.term_id], hi = fp.offsets[q.term_id + 1];
+          const uint32_t* ps = q.passages[f];
+          const float* im = q.impacts[f];
+          const uint32_t n = q.count[f];
           if (search_cost < scan_cost) {
             for (uint32_t p : s.touched) {
               if (acc[p] + suffix < theta) continue;  // cannot reach the top k
-              const uint32_t* it = std::lower_bound(ps + lo, ps + hi, p);
-              if (it != ps + hi && *it == p) acc[p] += q.weight * fp.impacts[it - ps];
+              const uint32_t* it = std::lower_bound(ps, ps + n, p);
+              if (it != ps + n && *it == p) acc[p] += q.weight * im[it - ps];
             }
           } else {
             // Untouched passages stay below theta whatever they would get here.
-            for (uint32_t i2 = lo; i2 < hi; ++i2) {
+            for (uint32_t i2 = 0; i2 < n; ++i2) {
               float& a = acc[ps[i2]];
-              if (a != 0.0f) a += q.weight * fp.impacts[i2];
+              if (a != 0.0f) a += q.weight * im[i2];
             }
           }
         }
@@ -519,15 +583,24 @@ float Bm25Index::field_score(std::span<const QueryTerm> terms, uint32_t passage,
 }
 
 void Bm25Index::term_scores_sorted(std::span<const QueryTerm> terms, std::span<const uint32_t> passages, Field field,
-                                   std::span<float> out) const {
+                                   std::span<float> out, const ScoringStats* stats) const {
   const FieldPostings& fp = fields_[field];
   const float weight = field == kHeading ? params_.heading_weight : 1.0f;
   const float inv = weight > 0 ? 1.0f / weight : 0.0f;
   const size_t nt = terms.size();
+  std::vector<float> computed;  // the term's impacts under `stats`
   for (size_t t = 0; t < nt; ++t) {
     const uint32_t* base = fp.passages.data();
-    size_t pos = fp.offsets[terms[t].term_id];
+    const size_t first = fp.offsets[terms[t].term_id];
     const size_t end = fp.offsets[terms[t].term_id + 1];
+    // The term's impacts, from its first posting.
+    const float* impacts = fp.impacts.data() + first;
+    if (stats) {
+      computed.resize(end - first);
+      impacts_with(terms[t].term_id, field, *stats, t, computed.data());
+      impacts = computed.data();
+    }
+    size_t pos = first;
     for (size_t i = 0; i < passages.size(); ++i) {
       const uint32_t want = passages[i];
       // Gallop from the last position, then binary search the bracket.
@@ -537,7 +610,7 @@ void Bm25Index::term_scores_sorted(std::span<const QueryTerm> terms, std::span<c
         step *= 2;
       }
       pos = std::lower_bound(base + lo, base + std::min(lo + step + 1, end), want) - base;
-      out[i * nt + t] = pos < end && base[pos] == want ? fp.impacts[pos] * inv : 0.0f;
+      out[i * nt + t] = pos < end && base[pos] == want ? impacts[pos - first] * inv : 0.0f;
     }
   }
 }

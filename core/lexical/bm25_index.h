@@ -20,6 +20,7 @@
 // search() calls are safe; per-thread scratch lives in thread_local storage.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <functional>
@@ -55,6 +56,23 @@ struct QueryTerm {
   float weight;  // occurrences of the term in the query
 };
 
+// Collection statistics to score with instead of the index's own, when the
+// index holds one shard of a larger collection: its scores are then those one
+// index over the whole collection gives (Elasticsearch's
+// dfs_query_then_fetch). The term frequencies and field lengths are the
+// index's; the passage count, summed field lengths and each query term's
+// document frequencies are the collection's.
+struct ScoringStats {
+  uint64_t passages = 0;
+  uint64_t length_sum[kNumFields] = {};
+  // Per query term, aligned with the terms searched: its document frequency
+  // per field in the collection (at least the index's own).
+  std::span<const std::array<uint32_t, kNumFields>> doc_freq;
+};
+
+// Lucene's idf: ln(1 + (N - df + 0.5) / (df + 0.5)).
+float lucene_idf(double passages, double doc_freq);
+
 class Bm25Index {
  public:
   Bm25Index() = default;
@@ -86,7 +104,9 @@ class Bm25Index {
     bool one_per_group = false;
     uint32_t num_groups = 0;
   };
-  std::vector<ScoredPassage> search(std::span<const QueryTerm> terms, const Options& options) const;
+  // `stats`: score with a collection's statistics (ScoringStats).
+  std::vector<ScoredPassage> search(std::span<const QueryTerm> terms, const Options& options,
+                                    const ScoringStats* stats = nullptr) const;
 
   // Score of one passage for the query (for explanations and tests).
   float score(std::span<const QueryTerm> terms, uint32_t passage) const;
@@ -99,7 +119,7 @@ class Bm25Index {
   // Walks each term's postings once with galloping search, so it costs about
   // terms x passages x log(postings / passages), in order through memory.
   void term_scores_sorted(std::span<const QueryTerm> terms, std::span<const uint32_t> passages, Field field,
-                          std::span<float> out) const;
+                          std::span<float> out, const ScoringStats* stats = nullptr) const;
   // Lucene idf of a term in a field: ln(1 + (N - df + 0.5) / (df + 0.5)).
   float idf(uint32_t term_id, Field field) const;
   // The id of an analysed term, or nullopt when no passage has it.
@@ -143,6 +163,10 @@ class Bm25Index {
     std::vector<uint32_t> lengths;    // field length in terms, per passage
   };
   void compute_impacts();
+  // The impacts of a term's postings in a field as an index with `stats`
+  // (term t of the query its doc_freq) would have them, into `out` (one per
+  // posting); returns their maximum.
+  float impacts_with(uint32_t term_id, Field field, const ScoringStats& stats, size_t t, float* out) const;
   void index_vocabulary();
 
   Bm25Params params_;

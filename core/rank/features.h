@@ -68,10 +68,64 @@ struct QueryPhrase {
 };
 
 // `phrases`: query_phrases() of the query, for kPhraseMatch.
+// build_pool() is describe_passages() of the pool's passages, then
+// assemble_pool(); a sharded collection runs the first on each shard and the
+// second on the merged lists (core/shard/), so both give the same features.
 std::vector<Candidate> build_pool(const CorpusView& corpus, std::span<const lexical::QueryTerm> terms,
                                   std::span<const float> query_vector, std::span<const lexical::ScoredPassage> bm25,
                                   std::span<const lexical::ScoredPassage> dense,
                                   std::span<const QueryPhrase> phrases = {});
+
+// A query term with term_id kNoTerm is one the index does not hold (a shard's
+// view of a term other shards hold): it matches no passage.
+inline constexpr uint32_t kNoTerm = UINT32_MAX;
+
+// What a pool candidate's features are made of besides its ranks: facts of
+// its passage and, per query term, the passage's part of each field's BM25.
+struct PassageFacts {
+  uint32_t doc = 0;      // its document: a key unique among the pool's documents
+  uint32_t section = 0;  // its section (document, heading path): likewise
+  uint32_t length = 0;   // body length in analysed terms
+  uint32_t ordinal = 0;  // its position in its document
+  uint8_t audience = 0;  // 0 neither, 1 health professional, 2 patient
+  float heading_commonness = 0;
+  float dense = 0;       // cosine with the query (0 without vectors)
+  uint32_t phrases = 0;  // query phrases found in it or its headings
+};
+
+// The facts of some passages for one query, in the order asked.
+struct PassageRows {
+  std::vector<PassageFacts> facts;
+  // Per passage and query term (row-major, passages x terms): the term's part
+  // of the body and of the heading field's BM25 (term_scores_sorted()).
+  std::vector<float> body, heading;
+  size_t num_terms = 0;
+};
+
+// The facts of `passages` (any order). `stats`: score BM25 with a
+// collection's statistics (lexical::ScoringStats, aligned with `terms`).
+PassageRows describe_passages(const CorpusView& corpus, std::span<const lexical::QueryTerm> terms,
+                              std::span<const float> query_vector, std::span<const uint32_t> passages,
+                              std::span<const QueryPhrase> phrases, const lexical::ScoringStats* stats = nullptr);
+
+// What the features need of the query: per term, its weight and idf in each
+// field; its number of phrases; its cosine with the audience direction.
+struct QuerySide {
+  std::vector<float> weight, idf_body, idf_heading;
+  size_t phrases = 0;
+  float audience = 0;          // query vector . CorpusView::audience_direction (0 without)
+  bool has_vectors = false;    // the query and the corpus have vectors
+  bool has_sections = false;   // CorpusView::passage_section is known
+  float heading_weight = 0;    // Bm25Params::heading_weight
+};
+
+// The pool's candidates, one per row of `rows`: candidate i is passage
+// passages[i] with rank ranks[i] in the BM25 and the dense list (kNotListed
+// when not in it), the lists being bm25_size and dense_size long.
+inline constexpr uint32_t kNotListed = UINT32_MAX;
+std::vector<Candidate> assemble_pool(const QuerySide& query, std::span<const uint32_t> passages,
+                                     std::span<const std::array<uint32_t, 2>> ranks, uint32_t bm25_size,
+                                     uint32_t dense_size, const PassageRows& rows);
 
 // The query's adjacent pairs of analysed tokens (positions p and p + 1, so no
 // stopword between them), as the query spells them, ASCII-lower-cased: the
