@@ -8,6 +8,7 @@ namespace medsearch::bindings {
 namespace {
 py::handle corrupt_error;
 py::handle old_format_error;
+py::handle stale_error;
 }
 
 void raise(const Status& status) {
@@ -18,6 +19,7 @@ void raise(const Status& status) {
     case StatusCode::kUnknownId: PyErr_SetString(PyExc_KeyError, msg.c_str()); break;
     case StatusCode::kCorrupt: PyErr_SetString(corrupt_error.ptr(), msg.c_str()); break;
     case StatusCode::kOldFormat: PyErr_SetString(old_format_error.ptr(), msg.c_str()); break;
+    case StatusCode::kStale: PyErr_SetString(stale_error.ptr(), msg.c_str()); break;
     case StatusCode::kIoError: PyErr_SetString(PyExc_OSError, msg.c_str()); break;
     default: PyErr_SetString(PyExc_RuntimeError, msg.c_str()); break;
   }
@@ -31,6 +33,9 @@ void init_status(py::module_& m) {
   static py::exception<std::runtime_error> old(m, "OldFormatError", corrupt_error.ptr());
   old.doc() = "A valid index written by an older medsearch, in a format this one does not read: build it again.";
   old_format_error = old;
+  static py::exception<std::runtime_error> stale(m, "StaleError", PyExc_RuntimeError);
+  stale.doc() = "A request made for another version of the data (a sharded query planned before a change): ask again.";
+  stale_error = stale;
 }
 
 }  // namespace medsearch::bindings

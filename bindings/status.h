@@ -9,7 +9,7 @@ namespace medsearch::bindings {
 
 // Raises: kInvalidArgument -> ValueError, kNotFound -> FileNotFoundError, kUnknownId -> KeyError,
 // kCorrupt -> medsearch.CorruptIndexError (a ValueError), kOldFormat -> medsearch.OldFormatError
-// (a CorruptIndexError), kIoError -> OSError,
+// (a CorruptIndexError), kStale -> medsearch.StaleError (a RuntimeError), kIoError -> OSError,
 // anything else -> RuntimeError. Call with the GIL held.
 [[noreturn]] void raise(const Status& status);
 

@@ -65,7 +65,14 @@ void internal::Generation::derive_meta_columns() {
   }
 }
 
-Result<std::vector<uint8_t>> internal::Generation::compile_filters(const SearchFilters& f) const {
+Result<std::vector<uint8_t>> internal::Generation::compile_filters(const SearchFilters& f,
+                                                                   std::vector<UnknownFilter>* unknown) const {
+  // A value this generation lacks: an error, or (for a shard) noted and matching nothing.
+  auto lacks = [&](std::string key, std::string message) -> Status {
+    if (!unknown) return Status::invalid_argument(std::move(message));
+    unknown->push_back({std::move(key), std::move(message)});
+    return Status::ok();
+  };
   std::vector<uint8_t> audience_ok(3, f.audience.empty());
   for (const auto& a : f.audience) {
     const uint8_t code = audience_code(a);
@@ -78,7 +85,9 @@ Result<std::vector<uint8_t>> internal::Generation::compile_filters(const SearchF
   for (const auto& c : f.corpus) {
     auto it = std::lower_bound(corpora.begin(), corpora.end(), c);
     if (it == corpora.end() || *it != c) {
-      return Status::invalid_argument("unknown corpus filter '" + c + "'; this index has: " + join(corpora, ", "));
+      MEDSEARCH_RETURN_IF_ERROR(
+          lacks("corpus=" + c, "unknown corpus filter '" + c + "'; this index has: " + join(corpora, ", ")));
+      continue;
     }
     corpus_ok[it - corpora.begin()] = 1;
   }
@@ -86,8 +95,10 @@ Result<std::vector<uint8_t>> internal::Generation::compile_filters(const SearchF
   for (const auto& t : f.cancer_type) {
     auto it = std::lower_bound(cancer_types.begin(), cancer_types.end(), t);
     if (t.empty() || it == cancer_types.end() || *it != t) {
-      return Status::invalid_argument("unknown cancer type filter '" + t + "' (" +
-                                      std::to_string(cancer_types.size() - 1) + " types in this index)");
+      MEDSEARCH_RETURN_IF_ERROR(lacks("cancer_type=" + t, "unknown cancer type filter '" + t + "' (" +
+                                                              std::to_string(cancer_types.size() - 1) +
+                                                              " types in this index)"));
+      continue;
     }
     type_ok[it - cancer_types.begin()] = 1;
   }
@@ -115,14 +126,23 @@ Result<std::vector<uint8_t>> internal::Generation::compile_filters(const SearchF
         }
         keys += (keys.empty() ? "" : ", ") + key;
       }
-      return Status::invalid_argument("unknown metadata key '" + m.key + "'" +
-                                      (keys.empty() ? " (the documents of this index have no metadata)"
-                                                    : "; keys in this index: " + keys));
+      MEDSEARCH_RETURN_IF_ERROR(lacks("metadata:" + m.key, "unknown metadata key '" + m.key + "'" +
+                                                               (keys.empty() ? " (the documents of this index have no metadata)"
+                                                                             : "; keys in this index: " + keys)));
+      // So is each of its values (another shard may have the key, not the value).
+      for (const auto& v : m.any_of) {
+        MEDSEARCH_RETURN_IF_ERROR(lacks("metadata:" + m.key + "=" + v, "no document has " + m.key + " = '" + v + "'"));
+      }
+      // Still check the bounds' form, then match nothing.
+      MEDSEARCH_RETURN_IF_ERROR(read_bound(m, m.min).status());
+      MEDSEARCH_RETURN_IF_ERROR(read_bound(m, m.max).status());
+      std::fill(allowed.begin(), allowed.end(), 0);
+      continue;
     }
     const MetaColumn& c = column->second;
     for (const auto& v : m.any_of) {
       if (std::find(c.value.begin(), c.value.end(), v) == c.value.end()) {
-        return Status::invalid_argument("no document has " + m.key + " = '" + v + "'");
+        MEDSEARCH_RETURN_IF_ERROR(lacks("metadata:" + m.key + "=" + v, "no document has " + m.key + " = '" + v + "'"));
       }
     }
     auto lo = read_bound(m, m.min);

@@ -139,7 +139,14 @@ struct Generation {
     for (uint32_t j = 0; j < dim; ++j) sum += qv[j] * v[j];
     return sum;
   }
-  Result<std::vector<uint8_t>> compile_filters(const SearchFilters& f) const;  // filters.cc
+  // Per document, whether the filters allow it (filters.cc). A value no
+  // document has is an error; with `unknown`, it is noted there instead (a
+  // shard's view: another shard may have it) and matches nothing.
+  struct UnknownFilter {
+    std::string key;      // e.g. "corpus=scifact", "metadata:year"
+    std::string message;  // the error one index would give
+  };
+  Result<std::vector<uint8_t>> compile_filters(const SearchFilters& f, std::vector<UnknownFilter>* unknown = nullptr) const;
   rank::CorpusView corpus_view() const;
   std::string passage_id(uint32_t p) const {
     return doc(passages[p].doc).meta.doc_id + "#" + std::to_string(passages[p].ordinal);
@@ -198,6 +205,16 @@ Result<std::vector<float>> embed_passages(const Generation& g, uint32_t first, c
                                           uint32_t embed_batch, const ProgressFn& progress);
 // L2-normalises rows in place; fails on NaN or inf (naming row first + i).
 Status normalise_rows(std::span<float> rows, uint32_t dim, size_t first);
+
+// The hybrid and rerank modes after the pool (pipeline.cc): fuse, rerank
+// (with the coverage probability), group and diversify. Sorts *pool; `view`
+// answers diversify's questions about the candidates' passages.
+struct RankedPool {
+  std::vector<uint32_t> shown;  // indices into *pool, in the order shown
+  float coverage = std::numeric_limits<float>::quiet_NaN();
+};
+RankedPool rank_pool(std::vector<rank::Candidate>* pool, const SearchOptions& options, const rank::Reranker& reranker,
+                     const rank::CorpusView& view, float unknown_share);
 
 // persistence.cc
 Status serialize_documents(const Generation& g, internal::BinaryWriter* out);

@@ -213,6 +213,49 @@ Result<std::vector<rank::Candidate>> pool(const Generation& s, const Query& q, c
 
 }  // namespace
 
+internal::RankedPool internal::rank_pool(std::vector<rank::Candidate>* pool, const SearchOptions& options,
+                                         const rank::Reranker& reranker, const rank::CorpusView& view,
+                                         float unknown_share) {
+  std::vector<rank::Candidate>& cands = *pool;
+  RankedPool out;
+  if (cands.empty()) return out;
+  const bool doc_level = options.level == ResultLevel::kDocument;
+  if (options.fusion == Fusion::kRrf) {
+    for (auto& c : cands) c.score = c.features[rank::kRrf];
+  } else {
+    // Both scores are known exactly for every pooled passage: min-max normalise over the pool.
+    std::vector<float> lexical(cands.size()), dense(cands.size()), fused(cands.size());
+    for (size_t i = 0; i < cands.size(); ++i) {
+      lexical[i] = cands[i].features[rank::kBm25];
+      dense[i] = cands[i].dense;
+    }
+    rank::convex_scores(lexical, dense, options.bm25_weight, fused);
+    for (size_t i = 0; i < cands.size(); ++i) cands[i].score = fused[i];
+  }
+  auto by_score = [](const rank::Candidate& a, const rank::Candidate& b) {
+    return a.score > b.score || (a.score == b.score && a.passage < b.passage);
+  };
+  std::sort(cands.begin(), cands.end(), by_score);
+  if (options.mode == SearchMode::kRerank) {
+    // Rescore the head of the fused list; the tail is dropped, so scores stay on one scale.
+    const uint32_t depth = std::max(options.rerank_depth, doc_level ? 3 * options.k : options.k);
+    if (cands.size() > depth) cands.resize(depth);
+    std::vector<rank::FeatureVector> rows(cands.size());
+    std::vector<float> scores(cands.size());
+    for (size_t i = 0; i < cands.size(); ++i) rows[i] = cands[i].features;
+    reranker.score_batch(rows, scores);
+    for (size_t i = 0; i < cands.size(); ++i) cands[i].score = scores[i];
+    std::sort(cands.begin(), cands.end(), by_score);
+    out.coverage = reranker.coverage(coverage_features(cands, unknown_share));
+  }
+  rank::DiversifyOptions div;
+  div.k = options.k;
+  div.max_per_document = doc_level ? 1 : options.max_per_doc;
+  div.mmr_lambda = options.mmr;
+  out.shown = rank::diversify(cands, view, div);
+  return out;
+}
+
 Status validate(const SearchOptions& options) {
   if (options.k == 0) return Status::invalid_argument("k must be at least 1");
   if (!(options.bm25_weight >= 0.0f && options.bm25_weight <= 1.0f)) {
@@ -277,39 +320,9 @@ Result<SearchResponse> Snapshot::search(std::string_view query, const SearchOpti
   if (!pooled) return pooled.status();
   std::vector<rank::Candidate>& cands = *pooled;
   if (cands.empty()) return response;
-  if (options.fusion == Fusion::kRrf) {
-    for (auto& c : cands) c.score = c.features[rank::kRrf];
-  } else {
-    // Both scores are known exactly for every pooled passage: min-max normalise over the pool.
-    std::vector<float> lexical(cands.size()), dense(cands.size()), fused(cands.size());
-    for (size_t i = 0; i < cands.size(); ++i) {
-      lexical[i] = cands[i].features[rank::kBm25];
-      dense[i] = cands[i].dense;
-    }
-    rank::convex_scores(lexical, dense, options.bm25_weight, fused);
-    for (size_t i = 0; i < cands.size(); ++i) cands[i].score = fused[i];
-  }
-  auto by_score = [](const rank::Candidate& a, const rank::Candidate& b) {
-    return a.score > b.score || (a.score == b.score && a.passage < b.passage);
-  };
-  std::sort(cands.begin(), cands.end(), by_score);
-  if (options.mode == SearchMode::kRerank) {
-    // Rescore the head of the fused list; the tail is dropped, so scores stay on one scale.
-    const uint32_t depth = std::max(options.rerank_depth, doc_level ? 3 * options.k : options.k);
-    if (cands.size() > depth) cands.resize(depth);
-    std::vector<rank::FeatureVector> rows(cands.size());
-    std::vector<float> scores(cands.size());
-    for (size_t i = 0; i < cands.size(); ++i) rows[i] = cands[i].features;
-    sp.reranker->score_batch(rows, scores);
-    for (size_t i = 0; i < cands.size(); ++i) cands[i].score = scores[i];
-    std::sort(cands.begin(), cands.end(), by_score);
-    response.coverage = sp.reranker->coverage(coverage_features(cands, q.unknown_share));
-  }
-  rank::DiversifyOptions div;
-  div.k = options.k;
-  div.max_per_document = doc_level ? 1 : options.max_per_doc;
-  div.mmr_lambda = options.mmr;
-  for (uint32_t i : rank::diversify(cands, s.corpus_view(), div)) {
+  const internal::RankedPool ranked = internal::rank_pool(&cands, options, *sp.reranker, s.corpus_view(), q.unknown_share);
+  response.coverage = ranked.coverage;
+  for (uint32_t i : ranked.shown) {
     const rank::Candidate& c = cands[i];
     Hit h;
     h.passage = c.passage;

@@ -569,15 +569,26 @@ std::vector<ScoredPassage> Bm25Index::search(std::span<const QueryTerm> terms, c
   return top.sorted();
 }
 
-float Bm25Index::field_score(std::span<const QueryTerm> terms, uint32_t passage, Field field) const {
+float Bm25Index::field_score(std::span<const QueryTerm> terms, uint32_t passage, Field field,
+                             const ScoringStats* stats) const {
   const FieldPostings& fp = fields_[field];
   const float weight = field == kHeading ? params_.heading_weight : 1.0f;
   float total = 0.0f;
-  for (const auto& q : terms) {
+  for (size_t t = 0; t < terms.size(); ++t) {
+    const QueryTerm& q = terms[t];
     auto begin = fp.passages.begin() + fp.offsets[q.term_id];
     auto end = fp.passages.begin() + fp.offsets[q.term_id + 1];
     auto it = std::lower_bound(begin, end, passage);
-    if (it != end && *it == passage) total += q.weight * fp.impacts[it - fp.passages.begin()];
+    if (it == end || *it != passage) continue;
+    const size_t i = it - fp.passages.begin();
+    float impact = fp.impacts[i];
+    if (stats) {
+      const double avg = average_length(stats->passages, stats->length_sum[field]);
+      const float w = term_weight(params_, field, static_cast<double>(stats->passages), stats->doc_freq[t][field]);
+      const float tf = fp.tfs[i];
+      impact = w * tf / (tf + length_norm(params_, fp.lengths[passage], avg));
+    }
+    total += q.weight * impact;
   }
   return weight > 0 ? total / weight : 0.0f;
 }

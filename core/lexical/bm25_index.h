@@ -111,7 +111,8 @@ class Bm25Index {
   // Score of one passage for the query (for explanations and tests).
   float score(std::span<const QueryTerm> terms, uint32_t passage) const;
   // Per-field BM25 of one passage, unweighted (for explanations and features).
-  float field_score(std::span<const QueryTerm> terms, uint32_t passage, Field field) const;
+  float field_score(std::span<const QueryTerm> terms, uint32_t passage, Field field,
+                    const ScoringStats* stats = nullptr) const;
   // Per query term and passage, its part of field_score() (0 where the
   // passage lacks the term), without the query-term weight: `passages`
   // ascending; out is passages.size() x terms.size(), row-major

@@ -22,26 +22,30 @@ std::span<const std::string_view> feature_names() {
   return kNames;
 }
 
-std::vector<float> audience_direction(std::span<const float> vectors, uint32_t dim,
-                                      std::span<const uint32_t> passage_doc, std::span<const uint8_t> doc_audience) {
-  if (dim == 0 || vectors.size() != passage_doc.size() * size_t{dim}) return {};
-  // Sums in double and in passage order, so a generation and a rebuild over
-  // the same passages agree bit for bit.
-  std::vector<double> sum[2] = {std::vector<double>(dim), std::vector<double>(dim)};
-  size_t count[2] = {0, 0};
+AudienceSums audience_sums(std::span<const float> vectors, uint32_t dim, std::span<const uint32_t> passage_doc,
+                           std::span<const uint8_t> doc_audience) {
+  AudienceSums out;
+  if (dim == 0 || vectors.size() != passage_doc.size() * size_t{dim}) return out;
+  out.sum = {std::vector<double>(dim), std::vector<double>(dim)};
+  // In double and in passage order, so a generation and a rebuild over the
+  // same passages agree bit for bit.
   for (size_t p = 0; p < passage_doc.size(); ++p) {
     const uint8_t a = doc_audience[passage_doc[p]];
     if (a != 1 && a != 2) continue;
     const float* v = vectors.data() + p * dim;
-    auto& s = sum[a - 1];
+    auto& s = out.sum[a - 1];
     for (uint32_t j = 0; j < dim; ++j) s[j] += v[j];
-    ++count[a - 1];
+    ++out.count[a - 1];
   }
-  if (count[0] == 0 || count[1] == 0) return {};
+  return out;
+}
+
+std::vector<float> audience_direction(const AudienceSums& sums, uint32_t dim) {
+  if (sums.count[0] == 0 || sums.count[1] == 0 || sums.sum[0].size() != dim || sums.sum[1].size() != dim) return {};
   std::vector<double> diff(dim);
   double norm = 0;
   for (uint32_t j = 0; j < dim; ++j) {
-    diff[j] = sum[1][j] / static_cast<double>(count[1]) - sum[0][j] / static_cast<double>(count[0]);
+    diff[j] = sums.sum[1][j] / static_cast<double>(sums.count[1]) - sums.sum[0][j] / static_cast<double>(sums.count[0]);
     norm += diff[j] * diff[j];
   }
   if (!(norm > 0)) return {};
@@ -51,15 +55,25 @@ std::vector<float> audience_direction(std::span<const float> vectors, uint32_t d
   return out;
 }
 
+std::vector<float> audience_direction(std::span<const float> vectors, uint32_t dim,
+                                      std::span<const uint32_t> passage_doc, std::span<const uint8_t> doc_audience) {
+  return audience_direction(audience_sums(vectors, dim, passage_doc, doc_audience), dim);
+}
+
 std::vector<QueryPhrase> query_phrases(std::string_view query, std::span<const text::Token> tokens,
                                        const lexical::Bm25Index& index) {
+  return query_phrases(query, tokens, [&](std::string_view term) { return index.find_term(term); });
+}
+
+std::vector<QueryPhrase> query_phrases(std::string_view query, std::span<const text::Token> tokens,
+                                       const std::function<std::optional<uint32_t>(std::string_view)>& find_term) {
   std::vector<QueryPhrase> out;
   for (size_t i = 1; i < tokens.size() && out.size() < kMaxPhrases; ++i) {
     const text::Token& a = tokens[i - 1];
     const text::Token& b = tokens[i];
     if (b.position != a.position + 1 || b.end <= a.begin || b.end > query.size()) continue;
-    const auto first = index.find_term(a.term);
-    const auto second = index.find_term(b.term);
+    const auto first = find_term(a.term);
+    const auto second = find_term(b.term);
     if (!first || !second) continue;
     std::string text(query.substr(a.begin, b.end - a.begin));
     for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

@@ -14,6 +14,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -54,6 +55,16 @@ inline constexpr uint32_t kDenseLedDepth = 10;
 // patients. Empty when the corpus lacks either audience or vectors.
 std::vector<float> audience_direction(std::span<const float> vectors, uint32_t dim,
                                       std::span<const uint32_t> passage_doc, std::span<const uint8_t> doc_audience);
+// What the direction is computed from: per audience (health professional,
+// patient), the sum of its passages' vectors (in double, in passage order)
+// and their count. Sums of disjoint passage sets add up.
+struct AudienceSums {
+  std::array<std::vector<double>, 2> sum;
+  std::array<uint64_t, 2> count{};
+};
+AudienceSums audience_sums(std::span<const float> vectors, uint32_t dim, std::span<const uint32_t> passage_doc,
+                           std::span<const uint8_t> doc_audience);
+std::vector<float> audience_direction(const AudienceSums& sums, uint32_t dim);
 
 // The pool of the two lists (each best first, as the retrievers return them),
 // each passage once, with its features. `query_vector` may be empty (dense
@@ -87,11 +98,11 @@ struct PassageFacts {
   uint32_t section = 0;  // its section (document, heading path): likewise
   uint32_t length = 0;   // body length in analysed terms
   uint32_t ordinal = 0;  // its position in its document
-  uint8_t audience = 0;  // 0 neither, 1 health professional, 2 patient
+  uint32_t audience = 0;  // 0 neither, 1 health professional, 2 patient
   float heading_commonness = 0;
   float dense = 0;       // cosine with the query (0 without vectors)
   uint32_t phrases = 0;  // query phrases found in it or its headings
-};
+};  // no padding: shards send these as bytes
 
 // The facts of some passages for one query, in the order asked.
 struct PassageRows {
@@ -135,5 +146,8 @@ std::vector<Candidate> assemble_pool(const QuerySide& query, std::span<const uin
 inline constexpr size_t kMaxPhrases = 16;
 std::vector<QueryPhrase> query_phrases(std::string_view query, std::span<const text::Token> tokens,
                                        const lexical::Bm25Index& index);
+// The same with another vocabulary (a collection's): find_term gives a term's id, if known.
+std::vector<QueryPhrase> query_phrases(std::string_view query, std::span<const text::Token> tokens,
+                                       const std::function<std::optional<uint32_t>(std::string_view)>& find_term);
 
 }  // namespace medsearch::rank

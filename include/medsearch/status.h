@@ -21,6 +21,8 @@ enum class StatusCode {
   kInternal,         // a bug: an invariant that should have held did not
   kUnknownId,        // an id the index does not hold (a doc_id to remove, to look up)
   kOldFormat,        // a valid file of an older format version this build does not read: build it again
+  kStale,            // a request made for another version of the data (a sharded query planned with
+                     // other collection statistics, a passage of a replaced generation): ask again
 };
 
 class [[nodiscard]] Status {
@@ -36,6 +38,7 @@ class [[nodiscard]] Status {
   static Status old_format(std::string m) { return {StatusCode::kOldFormat, std::move(m)}; }
   static Status io_error(std::string m) { return {StatusCode::kIoError, std::move(m)}; }
   static Status internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+  static Status stale(std::string m) { return {StatusCode::kStale, std::move(m)}; }
 
   bool is_ok() const { return code_ == StatusCode::kOk; }
   explicit operator bool() const { return is_ok(); }
@@ -76,7 +79,7 @@ class [[nodiscard]] Result {
 
 inline std::string Status::to_string() const {
   static constexpr const char* kNames[] = {"OK",      "InvalidArgument", "NotFound", "Corrupt",
-                                           "IoError", "Internal",        "UnknownId", "OldFormat"};
+                                           "IoError", "Internal",        "UnknownId", "OldFormat", "Stale"};
   if (is_ok()) return "OK";
   return std::string(kNames[static_cast<int>(code_)]) + ": " + message_;
 }
