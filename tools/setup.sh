@@ -29,18 +29,19 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# Python virtual environment with pinned tooling; re-synced when the pins change.
+# Python virtual environment with pinned tooling and Ray (medsearch.distributed);
+# re-synced when the pins in either file change.
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   log "creating .venv"
   "$PY" -m venv .venv
 fi
 stamp=.venv/.medsearch-requirements
-want="$(cat requirements-dev.txt | sha256sum | cut -c1-16)"
+want="$(cat requirements-dev.txt requirements-distributed.txt | sha256sum | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   log "installing Python tooling into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -r requirements-dev.txt
+  .venv/bin/python -m pip install -q -r requirements-dev.txt -r requirements-distributed.txt
   echo "$want" > "$stamp"
 fi
 
