@@ -88,6 +88,22 @@ void init_encoder(py::module_& m) {
            "cosine >= 0.999 to float32) or 'auto' (bfloat16 where available); default\n"
            "$MEDSEARCH_ENCODER_PRECISION, else 'auto'. Raises FileNotFoundError / CorruptIndexError\n"
            "with a fix, ValueError for a precision this machine cannot run.")
+      .def_static(
+          "for_model_id",
+          [](const std::string& model_id) {
+            PyEncoder e;
+            Result<std::unique_ptr<embed::BertEncoder>> loaded = Status::internal("not loaded");
+            {
+              py::gil_scoped_release release;
+              loaded = embed::encoder_for(model_id);
+            }
+            e.encoder = unwrap(std::move(loaded));
+            e.model_dir = embed::model_dir_for(model_id);
+            return e;
+          },
+          py::arg("model_id"),
+          "The installed encoder of the model whose vectors an index holds (its stats()['model_id']);\n"
+          "what Index.load(encoder='auto') attaches. Raises as Encoder() when it is not installed.")
       .def(
           "embed",
           [](const PyEncoder& self, const std::vector<std::string>& texts, const std::string& kind,

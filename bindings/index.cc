@@ -13,7 +13,9 @@
 #include <medsearch/corpus.h>
 #include <medsearch/encoder.h>
 #include <medsearch/index.h>
+#include <medsearch/shard.h>
 
+#include "bindings/search.h"
 #include "bindings/status.h"
 
 namespace py = pybind11;
@@ -24,72 +26,15 @@ std::shared_ptr<const embed::Embedder> embedder_of(const py::handle& obj);  // b
 
 namespace {
 
-// The query a hit came from, shared by the hits of one search, for explain().
-struct QueryInfo {
-  std::string text;
-  std::vector<float> vector;  // the caller's query vector, if given
-  bool reranked = false;      // scores are the reranker's (features explain them)
-};
-
-// Options of the hybrid and rerank pipeline (medsearch.Pipeline in Python).
-struct PipelineArgs {
-  std::string fusion = "convex";
-  std::optional<float> bm25_weight;
-  uint32_t candidates = SearchOptions{}.candidates;
-  uint32_t rerank_depth = SearchOptions{}.rerank_depth;
-  uint32_t max_per_doc = SearchOptions{}.max_per_doc;
-  float mmr = SearchOptions{}.mmr;
-
-  void apply(SearchOptions* o) const {
-    o->fusion = unwrap(parse_fusion(fusion));
-    if (bm25_weight) o->bm25_weight = *bm25_weight;
-    // The core reads 0 as "k"; a Pipeline asks for a number of candidates.
-    if (candidates < 1) throw py::value_error("candidates must be at least 1");
-    o->candidates = candidates;
-    o->rerank_depth = rerank_depth;
-    o->max_per_doc = max_per_doc;
-    o->mmr = mmr;
-    o->explain = o->mode == SearchMode::kHybrid || o->mode == SearchMode::kRerank;  // features come free there
-  }
-};
-
-// A hit holds the snapshot it was found in (so its passage number, text and
-// provenance stay valid whatever the index does meanwhile) and materialises
-// text and metadata on first access.
-struct PyHit {
-  std::shared_ptr<const Snapshot> snapshot;
-  mutable Hit hit;
-  std::shared_ptr<const QueryInfo> query;  // null for Index.passage()
-  mutable std::shared_ptr<const Passage> materialized;
-  mutable bool explained = false;
-  const Passage& full() const {
-    if (!materialized) materialized = std::make_shared<const Passage>(snapshot->passage(hit.passage));
-    return *materialized;
-  }
-  const Hit& parts() const {
-    if (!explained && query) {
-      const Hit e = snapshot->explain(query->text, hit.passage, query->vector);
-      hit.body_score = e.body_score;
-      hit.heading_score = e.heading_score;
-      hit.dense_score = e.dense_score;
-    }
-    explained = true;
-    return hit;
-  }
-};
-
 std::vector<PyHit> wrap(SearchResponse response, std::shared_ptr<const QueryInfo> query) {
   std::vector<PyHit> out;
   out.reserve(response.hits.size());
-  for (const auto& h : response.hits) out.push_back(PyHit{response.snapshot, h, query, nullptr});
+  for (const auto& h : response.hits) {
+    // The reranker lives as long as the snapshot (an aliasing pointer).
+    std::shared_ptr<const rank::Reranker> reranker(response.snapshot, &response.snapshot->reranker());
+    out.push_back(PyHit{response.snapshot, h, query, std::move(reranker), nullptr});
+  }
   return out;
-}
-
-// A medsearch.Results (a list of hits with .coverage and .mode; python/medsearch/_results.py).
-py::object results(std::vector<PyHit> hits, float coverage, const char* mode) {
-  // Looked up per call (a dict lookup): a cached handle would outlive the interpreter's teardown.
-  py::object cls = py::module_::import("medsearch._results").attr("Results");
-  return cls(py::cast(std::move(hits)), coverage, mode);
 }
 
 py::object feature_dict(const rank::FeatureVector& values) {
@@ -189,14 +134,47 @@ io::Document python_document(const py::handle& item) {
   return d;
 }
 
+// corpora: "path", or ("name", "path"), or a list of either, or {name: path}.
+std::vector<std::pair<std::string, std::string>> corpus_specs(const py::object& corpora) {
+  std::vector<std::pair<std::string, std::string>> specs;
+  auto one = [&](const py::handle& item) {
+    if (py::isinstance<py::str>(item) || py::hasattr(item, "__fspath__")) {
+      specs.emplace_back("", py::str(py::module_::import("os").attr("fspath")(item)));
+    } else if (py::isinstance<py::tuple>(item) && py::len(item) == 2) {
+      auto t = item.cast<py::tuple>();
+      specs.emplace_back(py::str(t[0]), py::str(py::module_::import("os").attr("fspath")(t[1])));
+    } else {
+      throw py::value_error("each corpus is a path or a (name, path) pair");
+    }
+  };
+  if (py::isinstance<py::dict>(corpora)) {
+    for (auto [name, path] : corpora.cast<py::dict>()) one(py::make_tuple(name, path));
+  } else if (py::isinstance<py::str>(corpora) || py::hasattr(corpora, "__fspath__")) {
+    one(corpora);
+  } else {
+    for (auto item : corpora) one(item);
+  }
+  if (specs.empty()) throw py::value_error("no corpora given");
+  return specs;
+}
+
+}  // namespace
+
+// A medsearch.Results (a list of hits with .coverage and .mode; python/medsearch/_results.py).
+py::object results(std::vector<PyHit> hits, float coverage, const char* mode) {
+  // Looked up per call (a dict lookup): a cached handle would outlive the interpreter's teardown.
+  py::object cls = py::module_::import("medsearch._results").attr("Results");
+  return cls(py::cast(std::move(hits)), coverage, mode);
+}
+
 // k is taken as int64 so that k <= 0 is a ValueError (not a TypeError) and a huge k is
 // clamped to the passage count: no search returns more, and the core never sees a k whose
 // multiples (doc level: 8k, rerank depth: 3k) overflow uint32.
-SearchOptions make_options(int64_t k, const Snapshot& index, const std::optional<py::dict>& filters,
+SearchOptions make_options(int64_t k, uint32_t num_passages, const std::optional<py::dict>& filters,
                            const std::string& level) {
   SearchOptions o;
   if (k < 1) throw py::value_error("k must be at least 1, got " + std::to_string(k));
-  o.k = static_cast<uint32_t>(std::clamp<int64_t>(k, 1, std::max<int64_t>(1, index.num_passages())));
+  o.k = static_cast<uint32_t>(std::clamp<int64_t>(k, 1, std::max<int64_t>(1, num_passages)));
   o.level = unwrap(parse_level(level));
   if (filters) {
     for (auto [key_obj, value] : *filters) {
@@ -226,31 +204,58 @@ SearchOptions make_options(int64_t k, const Snapshot& index, const std::optional
   return o;
 }
 
-// corpora: "path", or ("name", "path"), or a list of either, or {name: path}.
-std::vector<std::pair<std::string, std::string>> corpus_specs(const py::object& corpora) {
-  std::vector<std::pair<std::string, std::string>> specs;
-  auto one = [&](const py::handle& item) {
-    if (py::isinstance<py::str>(item) || py::hasattr(item, "__fspath__")) {
-      specs.emplace_back("", py::str(py::module_::import("os").attr("fspath")(item)));
-    } else if (py::isinstance<py::tuple>(item) && py::len(item) == 2) {
-      auto t = item.cast<py::tuple>();
-      specs.emplace_back(py::str(t[0]), py::str(py::module_::import("os").attr("fspath")(t[1])));
-    } else {
-      throw py::value_error("each corpus is a path or a (name, path) pair");
-    }
-  };
-  if (py::isinstance<py::dict>(corpora)) {
-    for (auto [name, path] : corpora.cast<py::dict>()) one(py::make_tuple(name, path));
-  } else if (py::isinstance<py::str>(corpora) || py::hasattr(corpora, "__fspath__")) {
-    one(corpora);
-  } else {
-    for (auto item : corpora) one(item);
+// Index.build() and, for one shard of a collection (shard = {i, n}: the
+// documents with shard_of(doc_id, n) == i), distributed builds: the index
+// and each document's position in the corpora as read.
+std::pair<std::shared_ptr<Index>, std::vector<uint64_t>> build_index(
+    const py::object& corpora, bool skip_malformed, uint32_t max_tokens, float k1, float b, float heading_weight,
+    const std::optional<py::function>& progress, const py::object& encoder, std::optional<std::pair<uint32_t, uint32_t>> shard,
+    uint32_t exact_below) {
+  const auto specs = corpus_specs(corpora);
+  std::shared_ptr<const embed::Embedder> embedder;
+  if (!encoder.is_none()) embedder = embedder_of(encoder);
+  BuildOptions opt;
+  opt.markdown_chunker.max_tokens = max_tokens;
+  opt.bm25 = {k1, b, heading_weight};
+  opt.exact_below = exact_below;
+  check(validate(opt));  // before reading the corpora
+  if (shard && shard->first >= shard->second) throw py::value_error("shard must be in [0, shards)");
+  ProgressFn report;
+  if (progress) {
+    report = [&progress](std::string_view stage, size_t done, size_t total) {
+      py::gil_scoped_acquire gil;
+      (*progress)(std::string(stage), done, total);
+    };
   }
-  if (specs.empty()) throw py::value_error("no corpora given");
-  return specs;
+  Result<std::unique_ptr<Index>> index = Status::internal("not built");
+  std::vector<uint64_t> positions;
+  {
+    py::gil_scoped_release release;
+    std::vector<io::Document> docs;
+    io::ReadOptions ropt{.skip_malformed = skip_malformed};
+    Status st;
+    uint64_t position = 0;
+    for (const auto& [name, path] : specs) {
+      auto read = io::read_corpus(path, name, ropt, nullptr);
+      if (!read) {
+        st = read.status();
+        break;
+      }
+      for (auto& d : *read) {
+        const uint64_t at = position++;
+        if (shard && shard_of(d.doc_id, shard->second) != shard->first) continue;
+        positions.push_back(at);
+        docs.push_back(std::move(d));
+      }
+    }
+    if (st.is_ok() && shard && docs.empty()) {
+      st = Status::invalid_argument("shard " + std::to_string(shard->first) + " of " + std::to_string(shard->second) +
+                                    " would hold no documents: use fewer shards");
+    }
+    index = st.is_ok() ? Index::build(std::move(docs), opt, report, embedder) : Result<std::unique_ptr<Index>>(st);
+  }
+  return {std::shared_ptr<Index>(unwrap(std::move(index))), std::move(positions)};
 }
-
-}  // namespace
 
 void init_index(py::module_& m) {
   py::class_<PipelineArgs>(m, "Pipeline",
@@ -301,7 +306,7 @@ void init_index(py::module_& m) {
           "contributions",
           [](const PyHit& h) -> py::object {
             if (!h.hit.has_features || !h.query || !h.query->reranked) return py::none();
-            return feature_dict(h.snapshot->reranker().contributions(h.hit.features));
+            return feature_dict(h.reranker->contributions(h.hit.features));
           },
           "Rerank mode: each feature's part of the score (name -> contribution); they sum to\n"
           "score - Index.reranker_base. None in other modes.")
@@ -332,47 +337,20 @@ void init_index(py::module_& m) {
       .def_static(
           "build",
           [](const py::object& corpora, bool skip_malformed, uint32_t max_tokens, float k1, float b,
-             float heading_weight, const std::optional<py::function>& progress, const py::object& encoder) {
-            const auto specs = corpus_specs(corpora);
-            std::shared_ptr<const embed::Embedder> embedder;
-            if (!encoder.is_none()) embedder = embedder_of(encoder);
-            BuildOptions opt;
-            opt.markdown_chunker.max_tokens = max_tokens;
-            opt.bm25 = {k1, b, heading_weight};
-            check(validate(opt));  // before reading the corpora
-            ProgressFn report;
-            if (progress) {
-              report = [&progress](std::string_view stage, size_t done, size_t total) {
-                py::gil_scoped_acquire gil;
-                (*progress)(std::string(stage), done, total);
-              };
-            }
-            Result<std::unique_ptr<Index>> index = Status::internal("not built");
-            {
-              py::gil_scoped_release release;
-              std::vector<io::Document> docs;
-              io::ReadOptions ropt{.skip_malformed = skip_malformed};
-              Status st;
-              for (const auto& [name, path] : specs) {
-                auto read = io::read_corpus(path, name, ropt, nullptr);
-                if (!read) {
-                  st = read.status();
-                  break;
-                }
-                for (auto& d : *read) docs.push_back(std::move(d));
-              }
-              index = st.is_ok() ? Index::build(std::move(docs), opt, report, embedder)
-                                 : Result<std::unique_ptr<Index>>(st);
-            }
-            return std::shared_ptr<Index>(unwrap(std::move(index)));
+             float heading_weight, const std::optional<py::function>& progress, const py::object& encoder,
+             uint32_t exact_below) {
+            return build_index(corpora, skip_malformed, max_tokens, k1, b, heading_weight, progress, encoder, {},
+                               exact_below).first;
           },
           py::arg("corpora"), py::kw_only(), py::arg("skip_malformed") = false, py::arg("max_tokens") = 220,
           py::arg("k1") = 0.9f, py::arg("b") = 0.4f, py::arg("heading_weight") = 0.4f,
           py::arg("progress") = py::none(), py::arg("encoder") = py::none(),
+          py::arg("exact_below") = BuildOptions{}.exact_below,
           "Read, chunk and index corpora: a path, a (name, path) pair, a list of these, or {name: path}.\n"
           "A path is a Markdown tree, a BEIR corpus.jsonl or a folder holding one.\n"
           "progress(stage, done, total) is called during the build. With an Encoder, passages are also\n"
-          "embedded and a dense index is built (search modes 'dense' and 'hybrid').")
+          "embedded and a dense index is built (search modes 'dense' and 'hybrid'): exact (flat) below\n"
+          "exact_below passages, else HNSW.")
       .def_static(
           "load",
           [](const std::filesystem::path& path, const py::object& encoder) {
@@ -469,7 +447,7 @@ void init_index(py::module_& m) {
              const PipelineArgs& pipeline) {
             // One snapshot from the options to the hits.
             const auto snapshot = self->snapshot();
-            SearchOptions opt = make_options(k, *snapshot, filters, level);
+            SearchOptions opt = make_options(k, snapshot->num_passages(), filters, level);
             opt.mode = snapshot->resolve_mode(unwrap(parse_mode(mode)));
             pipeline.apply(&opt);
             if (query_vector) {
@@ -507,7 +485,7 @@ void init_index(py::module_& m) {
              const std::optional<py::dict>& filters, const std::string& level, const std::string& mode,
              const PipelineArgs& pipeline) {
             const auto snapshot = self->snapshot();
-            SearchOptions opt = make_options(k, *snapshot, filters, level);
+            SearchOptions opt = make_options(k, snapshot->num_passages(), filters, level);
             opt.mode = snapshot->resolve_mode(unwrap(parse_mode(mode)));
             pipeline.apply(&opt);
             Result<std::vector<SearchResponse>> responses = Status::internal("not searched");
@@ -574,7 +552,7 @@ void init_index(py::module_& m) {
       .def("passage", [](const Index& self, uint32_t p) {
             auto snapshot = self.snapshot();
             if (p >= snapshot->num_passages()) throw py::index_error("passage number out of range");
-            return PyHit{std::move(snapshot), Hit{.passage = p}, nullptr, nullptr};
+            return PyHit{std::move(snapshot), Hit{.passage = p}, nullptr, nullptr, nullptr};
           }, py::arg("number"), "The passage with this number in the current generation (0 <= number < len(index)).")
       .def("clean_text", [](const Index& self, const std::string& doc_id) {
             return std::string(unwrap(self.snapshot()->clean_text_of(doc_id)));

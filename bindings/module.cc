@@ -47,4 +47,5 @@ PYBIND11_MODULE(_core, m) {
   medsearch::bindings::init_index(m);
   medsearch::bindings::init_vector_index(m);
   medsearch::bindings::init_tokenizer(m);
+  medsearch::bindings::init_shard(m);
 }

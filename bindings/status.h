@@ -28,5 +28,6 @@ void init_index(pybind11::module_& m);
 void init_encoder(pybind11::module_& m);
 void init_vector_index(pybind11::module_& m);
 void init_tokenizer(pybind11::module_& m);
+void init_shard(pybind11::module_& m);
 
 }  // namespace medsearch::bindings

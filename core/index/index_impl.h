@@ -216,6 +216,10 @@ struct RankedPool {
 RankedPool rank_pool(std::vector<rank::Candidate>* pool, const SearchOptions& options, const rank::Reranker& reranker,
                      const rank::CorpusView& view, float unknown_share);
 
+// A caller's query vector for an index of `dim` dimensions: InvalidArgument
+// for another size, NaN or inf (pipeline.cc).
+Status check_query_vector(std::span<const float> vector, uint32_t dim);
+
 // persistence.cc
 Status serialize_documents(const Generation& g, internal::BinaryWriter* out);
 Status deserialize_documents(internal::BinaryReader* in, Generation* g);

@@ -169,13 +169,7 @@ Status prepare(const SnapshotParts& sp, std::string_view query, const SearchOpti
     return Status::invalid_argument("this index has no passage vectors (build it with an encoder), so only mode bm25");
   }
   if (!options.query_vector.empty()) {
-    if (options.query_vector.size() != dim) {
-      return Status::invalid_argument("query vector has " + std::to_string(options.query_vector.size()) +
-                                      " dimensions, the index " + std::to_string(dim));
-    }
-    for (float x : options.query_vector) {
-      if (!std::isfinite(x)) return Status::invalid_argument("query vector has NaN or inf");
-    }
+    MEDSEARCH_RETURN_IF_ERROR(internal::check_query_vector(options.query_vector, dim));
     q->vector.assign(options.query_vector.begin(), options.query_vector.end());
   } else {
     auto embedded = embed_query(sp, query);
@@ -254,6 +248,17 @@ internal::RankedPool internal::rank_pool(std::vector<rank::Candidate>* pool, con
   div.mmr_lambda = options.mmr;
   out.shown = rank::diversify(cands, view, div);
   return out;
+}
+
+Status internal::check_query_vector(std::span<const float> vector, uint32_t dim) {
+  if (vector.size() != dim) {
+    return Status::invalid_argument("query vector has " + std::to_string(vector.size()) + " dimensions, the index " +
+                                    std::to_string(dim));
+  }
+  for (float x : vector) {
+    if (!std::isfinite(x)) return Status::invalid_argument("query vector has NaN or inf");
+  }
+  return Status::ok();
 }
 
 Status validate(const SearchOptions& options) {

@@ -264,6 +264,10 @@ uint32_t pool_depth(const SearchOptions& o) {
 
 }  // namespace
 
+uint32_t shard_of(std::string_view doc_id, uint32_t shards) {
+  return shards ? static_cast<uint32_t>(internal::xxh3_64(doc_id) % shards) : 0;
+}
+
 // ---------------------------------------------------------------------------
 // Shard side.
 
@@ -488,18 +492,18 @@ Result<std::string> Coordinator::plan(std::string_view query, const SearchOption
       }
     }
   }
-  if (mode != SearchMode::kBm25) {
+  if (mode == SearchMode::kBm25) {
+    // A vector given with a bm25 query only explains the hits (their dense_score), as Python's
+    // Index.search explains them.
+    if (options.query_vector.size() == stats_->dim && stats_->dim > 0) {
+      p.vector.assign(options.query_vector.begin(), options.query_vector.end());
+    }
+  } else {
     if (stats_->dim == 0) {
       return Status::invalid_argument("this index has no passage vectors (build it with an encoder), so only mode bm25");
     }
     if (!options.query_vector.empty()) {
-      if (options.query_vector.size() != stats_->dim) {
-        return Status::invalid_argument("query vector has " + std::to_string(options.query_vector.size()) +
-                                        " dimensions, the index " + std::to_string(stats_->dim));
-      }
-      for (float x : options.query_vector) {
-        if (!std::isfinite(x)) return Status::invalid_argument("query vector has NaN or inf");
-      }
+      MEDSEARCH_RETURN_IF_ERROR(internal::check_query_vector(options.query_vector, stats_->dim));
       p.vector.assign(options.query_vector.begin(), options.query_vector.end());
     } else {
       if (!embedder_) return Status::invalid_argument("no encoder attached to embed the query (attach one, or pass a query vector)");

@@ -41,6 +41,10 @@
 
 namespace medsearch {
 
+// The shard of `shards` a document belongs to: a stable hash (XXH3) of its
+// doc_id, so a doc_id routes to one shard whatever its corpus.
+uint32_t shard_of(std::string_view doc_id, uint32_t shards);
+
 // What BM25 and the corpus-wide features count over a collection: of one
 // index (of()), or of several reduced into one (merge()). Saved as a
 // versioned, checksummed file.
@@ -153,6 +157,8 @@ class Coordinator {
   Result<ShardedResponse> merge(std::string_view plan, std::span<const std::string> answers) const;
 
   const CollectionStats& stats() const { return *stats_; }
+  const std::shared_ptr<const rank::Reranker>& reranker() const { return reranker_; }
+  // kAuto as the collection answers it: kRerank with passage vectors, else kBm25.
   SearchMode resolve_mode(SearchMode mode) const;
 
  private:

@@ -6,9 +6,9 @@
     ...     print(hit.score, " > ".join(hit.heading_path), hit.url)
 """
 
-from ._core import CorruptIndexError, Encoder, Hit, Index, OldFormatError, PrecomputedEmbedder, VectorIndex
+from ._core import CorruptIndexError, Encoder, Hit, Index, OldFormatError, PrecomputedEmbedder, StaleError, VectorIndex
 from ._core import Pipeline, WordPieceTokenizer, feature_names
 from ._results import Results
 
-__all__ = ["Index", "Hit", "Encoder", "PrecomputedEmbedder", "CorruptIndexError", "OldFormatError", "WordPieceTokenizer", "VectorIndex", "Pipeline", "Results", "feature_names"]
+__all__ = ["Index", "Hit", "Encoder", "PrecomputedEmbedder", "CorruptIndexError", "OldFormatError", "StaleError", "WordPieceTokenizer", "VectorIndex", "Pipeline", "Results", "feature_names"]
 __version__ = "0.1.0"
