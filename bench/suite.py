@@ -16,6 +16,7 @@ Measures on this machine, in one run:
   5. recall-QPS of our vector index against hnswlib, faiss and usearch on the same
      data (bench/vector_compare.py; GloVe-100 and the encoder's corpus embeddings);
   6. BM25 latency against Tantivy and bm25s (bench/bm25_compare.py);
+  6b. the sharded index on Ray against one Index (bench/distributed_bench.py);
   7. retrieval quality (nDCG@10, Recall@100, MRR@10) per mode on every development set;
   8. section-level quality (hit@1, hit@5, MRR@10) per mode on the hand-written guideline
      questions and the section set made from the corpus (tools/eval_sections.py), and how
@@ -306,6 +307,15 @@ def step_bm25(ctx):
             "environment": result.get("environment")}
 
 
+def step_distributed(ctx):
+    """bench/distributed_bench.py: the sharded index on Ray against one Index (build speed-up with 1
+    and 2 workers, fan-out latency, throughput, per-shard HNSW recall)."""
+    out_dir = ctx.out / "raw" / "distributed"
+    run([sys.executable, ROOT / "bench" / "distributed_bench.py", "--output", out_dir, "--data", ctx.data] +
+        (["--quick"] if ctx.quick else []))
+    return json.loads((out_dir / "distributed_bench.json").read_text())
+
+
 def eval_run(ctx, index, queries, qrels, mode):
     run_file = ctx.out / "raw" / "runs" / f"{index.name}.{mode}.run"
     run_file.parent.mkdir(parents=True, exist_ok=True)
@@ -451,7 +461,12 @@ def markdown(report, images):
              lambda r: "Document-level nDCG@10 beside latency per query (single thread); full tables in "
              "raw/bm25_compare/.\n\n" +
              table(r["summary"], ["engine", "dataset", "queries", "build_s", "p50_us", "p90_us", "p99_us", "qps",
-                                  "ndcg_at_10", "medsearch_p50_over_engine_p50"]))):
+                                  "ndcg_at_10", "medsearch_p50_over_engine_p50"])),
+            ("Sharded index on Ray against one Index", "distributed",
+             lambda r: "Build with 1 and 2 workers, fan-out latency and throughput, per-shard HNSW recall; "
+             "raw/distributed/README.md has the tables.\n\n```\n" + json.dumps(
+                 {k: r.get(k) for k in ("build", "latency_us", "throughput_qps", "dense_recall_at_10")}, indent=1) +
+             "\n```")):
         md += [f"## {title}", ""]
         value = report.get(key)
         if isinstance(value, dict) and "error" in value:
@@ -476,7 +491,7 @@ def main():
     ap.add_argument("--output", type=Path, required=True, help="report folder (created)")
     ap.add_argument("--data", type=Path, default=Path(os.environ.get("MEDSEARCH_DATA", ROOT.parent / "shared" / "data")))
     ap.add_argument("--build", type=Path, default=ROOT / "build")
-    ap.add_argument("--steps", default="ingest,encoder,index_build,latency,quality,sections,vectors,bm25",
+    ap.add_argument("--steps", default="ingest,encoder,index_build,latency,quality,sections,vectors,bm25,distributed",
                     help="comma-separated subset of the steps")
     args = ap.parse_args()
     ctx = Ctx()
@@ -498,7 +513,8 @@ def main():
     report = {"quick": ctx.quick, "started": time.time(), "machine": machine_info(ctx.build)}
     failed = []
     steps = {"ingest": step_ingest, "encoder": step_encoder, "index_build": step_index_build, "latency": step_latency,
-             "quality": step_quality, "sections": step_sections, "vectors": step_vectors, "bm25": step_bm25}
+             "quality": step_quality, "sections": step_sections, "vectors": step_vectors, "bm25": step_bm25,
+             "distributed": step_distributed}
     for name in args.steps.split(","):
         t0 = time.perf_counter()
         log(f"step {name}")

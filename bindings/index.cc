@@ -5,6 +5,8 @@
 #include <pybind11/stl.h>
 #include <pybind11/stl/filesystem.h>
 
+#include <oneapi/tbb/task_arena.h>
+
 #include <algorithm>
 #include <iterator>
 #include <string_view>
@@ -210,7 +212,7 @@ SearchOptions make_options(int64_t k, uint32_t num_passages, const std::optional
 std::pair<std::shared_ptr<Index>, std::vector<uint64_t>> build_index(
     const py::object& corpora, bool skip_malformed, uint32_t max_tokens, float k1, float b, float heading_weight,
     const std::optional<py::function>& progress, const py::object& encoder, std::optional<std::pair<uint32_t, uint32_t>> shard,
-    uint32_t exact_below) {
+    uint32_t exact_below, uint32_t threads) {
   const auto specs = corpus_specs(corpora);
   std::shared_ptr<const embed::Embedder> embedder;
   if (!encoder.is_none()) embedder = embedder_of(encoder);
@@ -252,7 +254,14 @@ std::pair<std::shared_ptr<Index>, std::vector<uint64_t>> build_index(
       st = Status::invalid_argument("shard " + std::to_string(shard->first) + " of " + std::to_string(shard->second) +
                                     " would hold no documents: use fewer shards");
     }
-    index = st.is_ok() ? Index::build(std::move(docs), opt, report, embedder) : Result<std::unique_ptr<Index>>(st);
+    if (!st.is_ok()) {
+      index = st;
+    } else if (threads) {  // a Ray task's share of the machine
+      tbb::task_arena arena(static_cast<int>(threads));
+      arena.execute([&] { index = Index::build(std::move(docs), opt, report, embedder); });
+    } else {
+      index = Index::build(std::move(docs), opt, report, embedder);
+    }
   }
   return {std::shared_ptr<Index>(unwrap(std::move(index))), std::move(positions)};
 }
@@ -340,7 +349,7 @@ void init_index(py::module_& m) {
              float heading_weight, const std::optional<py::function>& progress, const py::object& encoder,
              uint32_t exact_below) {
             return build_index(corpora, skip_malformed, max_tokens, k1, b, heading_weight, progress, encoder, {},
-                               exact_below).first;
+                               exact_below, 0).first;
           },
           py::arg("corpora"), py::kw_only(), py::arg("skip_malformed") = false, py::arg("max_tokens") = 220,
           py::arg("k1") = 0.9f, py::arg("b") = 0.4f, py::arg("heading_weight") = 0.4f,

@@ -80,10 +80,11 @@ SearchOptions make_options(int64_t k, uint32_t num_passages, const std::optional
                            const std::string& level);
 
 // Index.build()'s work (bindings/index.cc); `shard` {i, n}: only the
-// documents of shard i of n (shard_of()), with their positions in the corpora.
+// documents of shard i of n (shard_of()), with their positions in the
+// corpora; `threads` > 0: on that many threads (else all).
 std::pair<std::shared_ptr<Index>, std::vector<uint64_t>> build_index(
     const py::object& corpora, bool skip_malformed, uint32_t max_tokens, float k1, float b, float heading_weight,
     const std::optional<py::function>& progress, const py::object& encoder,
-    std::optional<std::pair<uint32_t, uint32_t>> shard, uint32_t exact_below);
+    std::optional<std::pair<uint32_t, uint32_t>> shard, uint32_t exact_below, uint32_t threads);
 
 }  // namespace medsearch::bindings

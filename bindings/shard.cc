@@ -99,17 +99,18 @@ void init_shard(py::module_& m) {
       "build_shard",
       [](const py::object& corpora, uint32_t shard, uint32_t shards, bool skip_malformed, uint32_t max_tokens, float k1,
          float b, float heading_weight, const std::optional<py::function>& progress, const py::object& encoder,
-         uint32_t exact_below) {
+         uint32_t exact_below, uint32_t threads) {
         auto [index, positions] = build_index(corpora, skip_malformed, max_tokens, k1, b, heading_weight, progress,
-                                              encoder, std::make_pair(shard, shards), exact_below);
+                                              encoder, std::make_pair(shard, shards), exact_below, threads);
         return py::make_tuple(index, positions);
       },
       py::arg("corpora"), py::arg("shard"), py::arg("shards"), py::kw_only(), py::arg("skip_malformed") = false,
       py::arg("max_tokens") = 220, py::arg("k1") = 0.9f, py::arg("b") = 0.4f, py::arg("heading_weight") = 0.4f,
       py::arg("progress") = py::none(), py::arg("encoder") = py::none(),
-      py::arg("exact_below") = BuildOptions{}.exact_below,
+      py::arg("exact_below") = BuildOptions{}.exact_below, py::arg("threads") = 0,
       "Index.build() of the documents of one shard (shard_of(doc_id, shards) == shard): (index, positions),\n"
-      "positions[d] being document d's position in the corpora as read (the collection's order).");
+      "positions[d] being document d's position in the corpora as read (the collection's order).\n"
+      "threads > 0: build on that many threads (a task's share of the machine), else on all.");
 
   py::class_<CollectionStats, StatsPtr>(m, "CollectionStats",
                                         "What BM25 and the corpus-wide features count over a collection of shards.")

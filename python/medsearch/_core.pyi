@@ -262,7 +262,8 @@ def shard_of(doc_id: str, shards: int) -> int: ...
 def build_shard(corpora: Union[CorpusSpec, Sequence[CorpusSpec], Mapping[str, PathLike]], shard: int, shards: int, *, skip_malformed: bool = False, max_tokens: int = 220,
                 k1: float = 0.9, b: float = 0.4, heading_weight: float = 0.4,
                 progress: Callable[[str, int, int], None] | None = None,
-                encoder: Encoder | PrecomputedEmbedder | None = None, exact_below: int = 5000) -> tuple[Index, list[int]]: ...
+                encoder: Encoder | PrecomputedEmbedder | None = None, exact_below: int = 5000,
+                threads: int = 0) -> tuple[Index, list[int]]: ...
 
 class CollectionStats:
     """What BM25 and the corpus-wide features count over a collection of shards."""

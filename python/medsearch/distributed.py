@@ -198,6 +198,9 @@ class _Shard:
     def local_stats(self) -> bytes:
         return CollectionStats.of(self.index).to_bytes()
 
+    def index_stats(self) -> dict:
+        return self.index.stats()
+
     def use_stats(self, stats: bytes) -> int:
         self.stats = CollectionStats.from_bytes(stats)
         self.searcher = ShardSearcher(self.shard, self.index, self.stats, self.order)
@@ -308,13 +311,14 @@ class ShardedIndex:
     def build(cls, corpora, shards: int, path, *, encoder: Any = None, address: str | None = None,
               progress: bool | Callable[[dict], None] = True, skip_malformed: bool = False, max_tokens: int = 220,
               k1: float = 0.9, b: float = 0.4, heading_weight: float = 0.4, exact_below: int = 5000,
-              timeout: float = 60.0) -> "ShardedIndex":
+              task_cpus: int = 1, timeout: float = 60.0) -> "ShardedIndex":
         """Build `shards` shards of `corpora` (as medsearch.Index.build takes them) into the new directory
         `path`, one Ray task per shard, and load them. encoder: None (BM25 only), a model name or
         directory, or a picklable zero-argument callable returning an Encoder or PrecomputedEmbedder
         (called in each task and here, for queries). progress: True prints one line per shard to
         stderr; a callable gets {shard: (stage, done, total)}. exact_below: a shard with fewer passages
-        searches its vectors exactly, else with HNSW (as Index.build)."""
+        searches its vectors exactly, else with HNSW (as Index.build). task_cpus: the CPUs each build
+        task reserves and uses (its threads), so a cluster of W CPUs builds W / task_cpus shards at once."""
         if not isinstance(shards, int) or shards < 1:
             raise ValueError(f"shards must be a positive integer, got {shards!r}")
         path = os.fspath(path)
@@ -325,9 +329,9 @@ class ShardedIndex:
         connect(address)
         ray = _ray()
         reporter = ray.remote(num_cpus=0)(_Progress).remote() if progress else None
-        task = ray.remote(num_cpus=1, max_retries=0)(_build_shard)
+        task = ray.remote(num_cpus=task_cpus, max_retries=0)(_build_shard)
         options = dict(skip_malformed=skip_malformed, max_tokens=max_tokens, k1=k1, b=b, heading_weight=heading_weight,
-                       exact_below=exact_below)
+                       exact_below=exact_below, threads=task_cpus)
         path = os.path.abspath(path)
         refs = [task.remote(corpora, s, shards, path, encoder, options, reporter) for s in range(shards)]
         try:
@@ -560,6 +564,10 @@ class ShardedIndex:
     @property
     def num_documents(self) -> int:
         return self._stats.documents
+
+    def shard_stats(self) -> list[dict]:
+        """Each shard's Index.stats() (passages, memory_bytes, dense_index, ...)."""
+        return self._get([a.index_stats.remote() for a in self._actors])
 
     def shard_pids(self) -> list[int]:
         """The process id of each shard actor (for operations and fault tests)."""
