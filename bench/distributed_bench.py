@@ -19,7 +19,7 @@ Sections (default corpus, NCI PDQ):
     bench/results/distributed/README.md).
 The single index and the shards hold the same vectors: the shards are built from the single
 index's rows (a PrecomputedEmbedder keyed by passage text), so nothing is embedded twice.
-Writes DIR/distributed_bench.json and DIR/README.md.
+Writes DIR/distributed_bench.json and DIR/distributed_bench.md.
 """
 from __future__ import annotations
 
@@ -263,7 +263,7 @@ def main():
             ray.shutdown()
         shutil.rmtree(tmp, ignore_errors=True)
     (args.output / "distributed_bench.json").write_text(json.dumps(out, indent=2) + "\n")
-    (args.output / "README.md").write_text(markdown(out))
+    (args.output / "distributed_bench.md").write_text(markdown(out))
     print(json.dumps(out, indent=2))
 
 

@@ -464,7 +464,7 @@ def markdown(report, images):
                                   "ndcg_at_10", "medsearch_p50_over_engine_p50"])),
             ("Sharded index on Ray against one Index", "distributed",
              lambda r: "Build with 1 and 2 workers, fan-out latency and throughput, per-shard HNSW recall; "
-             "raw/distributed/README.md has the tables.\n\n```\n" + json.dumps(
+             "raw/distributed/distributed_bench.md has the tables.\n\n```\n" + json.dumps(
                  {k: r.get(k) for k in ("build", "latency_us", "throughput_qps", "dense_recall_at_10")}, indent=1) +
              "\n```")):
         md += [f"## {title}", ""]

@@ -219,6 +219,7 @@ Result<CollectionStats> CollectionStats::parse(std::string_view bytes, const std
     MEDSEARCH_RETURN_IF_ERROR(in.get_vector(&s.audience_sum[a]));
     MEDSEARCH_RETURN_IF_ERROR(in.get(&s.audience_count[a]));
   }
+  if (!in.at_end()) return in.corrupt("bytes after the statistics");
   if (s.doc_freq.size() != s.terms.size() || s.heading_documents.size() != s.headings.size() ||
       !std::is_sorted(s.terms.begin(), s.terms.end()) || !std::is_sorted(s.headings.begin(), s.headings.end()) ||
       s.shards == 0) {

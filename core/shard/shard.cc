@@ -32,6 +32,7 @@ namespace {
 
 constexpr uint32_t kPlanMagic = 0x4e4c5053;    // "SPLN"
 constexpr uint32_t kAnswerMagic = 0x534e4153;  // "SANS"
+constexpr uint32_t kMaxDepth = 1u << 24;       // k, candidates, rerank_depth, ef
 
 // The query of a plan.
 struct Plan {
@@ -133,6 +134,10 @@ Result<Plan> parse_plan(std::string_view bytes) {
   MEDSEARCH_RETURN_IF_ERROR(in.get(&o.ef));
   MEDSEARCH_RETURN_IF_ERROR(in.get(&explain));
   if (level > 1 || mode > 3 || fusion > 1) return Status::corrupt("sharded query plan: bad level, mode or fusion");
+  // Beyond these, k and the depths (and their multiples) would overflow; plan() never writes them.
+  if (o.k > kMaxDepth || o.candidates > kMaxDepth || o.rerank_depth > kMaxDepth || o.ef > kMaxDepth) {
+    return Status::corrupt("sharded query plan: k, candidates, rerank_depth or ef out of range");
+  }
   o.level = static_cast<ResultLevel>(level);
   o.mode = static_cast<SearchMode>(mode);
   o.fusion = static_cast<Fusion>(fusion);
@@ -153,6 +158,7 @@ Result<Plan> parse_plan(std::string_view bytes) {
   }
   MEDSEARCH_RETURN_IF_ERROR(in.get_vector(&p.vector));
   MEDSEARCH_RETURN_IF_ERROR(in.get(&p.unknown_share));
+  if (!in.at_end()) return in.corrupt("bytes after the plan");
   if (p.weights.size() != p.terms.size() || p.doc_freq.size() != p.terms.size()) {
     return Status::corrupt("sharded query plan: term lists differ in length");
   }
@@ -240,6 +246,7 @@ Result<Answer> parse_answer(std::string_view bytes, size_t i) {
   MEDSEARCH_RETURN_IF_ERROR(in.get_vector(&a.rows.heading));
   MEDSEARCH_RETURN_IF_ERROR(in.get(&num_terms));
   MEDSEARCH_RETURN_IF_ERROR(in.get_vector(&a.vectors));
+  if (!in.at_end()) return in.corrupt("bytes after the answer");
   a.rows.num_terms = num_terms;
   for (const List* list : {&a.bm25, &a.dense}) {
     for (const auto& [e, score] : *list) {
@@ -421,7 +428,7 @@ Result<std::string> ShardSearcher::answer(std::string_view plan_bytes) const {
     for (Entry& e : a.entries) {
       e.body = bm25.field_score(held, e.passage, lexical::kBody, &stats);
       e.heading = bm25.field_score(held, e.passage, lexical::kHeading, &stats);
-      if (!plan.vector.empty()) e.dense = g.dot(plan.vector, e.passage);
+      if (g.dim && plan.vector.size() == g.dim) e.dense = g.dot(plan.vector, e.passage);
     }
   }
   return serialize(a);
@@ -459,6 +466,10 @@ Result<std::string> Coordinator::plan(std::string_view query, const SearchOption
   const bool needs_text = mode != SearchMode::kDense || options.query_vector.empty();
   if (needs_text && is_blank(query)) return Status::invalid_argument("empty query");
   MEDSEARCH_RETURN_IF_ERROR(validate(options));
+  if (options.k > kMaxDepth || options.candidates > kMaxDepth || options.rerank_depth > kMaxDepth ||
+      options.ef > kMaxDepth) {
+    return Status::invalid_argument("k, candidates, rerank_depth and ef must be at most " + std::to_string(kMaxDepth));
+  }
   if (needs_text) {
     std::vector<text::Token> tokens;
     cache_->analyzer.analyze(query, &tokens);

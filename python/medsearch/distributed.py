@@ -36,6 +36,7 @@ statistics versions.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -54,8 +55,8 @@ VERSION = 1
 MANIFEST = "sharded.json"
 STATS = "collection.stats"
 
-# This sandbox's Ray needs these before it starts (bench/results/distributed/ray-notes.md):
-# keep a local cluster on 127.0.0.1, send no usage statistics, no token files.
+# A local cluster started by connect() (bench/results/distributed/ray-notes.md): on 127.0.0.1
+# only (else Ray binds the machine's public address), no usage statistics, no token files.
 _RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
 
 
@@ -74,8 +75,11 @@ def _ray():
 def connect(address: str | None = None, num_cpus: int | None = None) -> None:
     """Connect to the Ray cluster at `address` ("host:port"), or start a local one sized to the machine
     (num_cpus: default all). Does nothing when Ray is already initialised in this process."""
-    for key, value in _RAY_ENV.items():
-        os.environ.setdefault(key, value)
+    if not address:
+        # A local cluster: on loopback only, without usage reports or token files (ray-notes.md).
+        # Ray reads some of these when it is imported; a caller's own settings win.
+        for key, value in _RAY_ENV.items():
+            os.environ.setdefault(key, value)
     ray = _ray()
     if ray.is_initialized():
         return
@@ -84,6 +88,7 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> None:
         return
     # Ray's Unix sockets live under the temp dir, whose path must stay short.
     temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
+    atexit.register(shutil.rmtree, temp, ignore_errors=True)
     ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
              object_store_memory=256 * 2**20, _temp_dir=temp)
 
@@ -205,7 +210,6 @@ class _Shard:
         self.stats = CollectionStats.from_bytes(stats)
         self.searcher = ShardSearcher(self.shard, self.index, self.stats, self.order)
         return self.stats.version
-
 
     def _save(self) -> bytes:
         self.index.save(_shard_dir(self.path, self.shard))
@@ -348,9 +352,12 @@ class ShardedIndex:
                         if line != shown:
                             print(f"\r{line}", end="", file=sys.stderr, flush=True)
                             shown = line
-            if reporter is not None and not callable(progress):
-                print(file=sys.stderr)
             parts = [CollectionStats.from_bytes(b) for b in ray.get(refs)]
+            # Every task has returned: each shard is done, whatever of its reports is still in flight.
+            if callable(progress):
+                progress({s: ("done", 1, 1) for s in range(shards)})
+            elif progress:
+                print(file=sys.stderr)
         except BaseException:
             for r in refs:
                 ray.cancel(r, force=True)

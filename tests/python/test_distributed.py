@@ -94,14 +94,17 @@ def build_pair(corpora, queries, tmp, shards=4, extra_passages=()):
 
 @pytest.fixture(scope="module")
 def pdq_pair(ray_cluster, shared, tmp_path_factory):
-    queries = questions(shared, 20)
-    one, sharded, _ = build_pair({"nci-pdq": shared / "nci-pdq"}, queries, tmp_path_factory.mktemp("pdq"))
-    yield one, sharded, queries
+    queries = questions(shared, 20) + ["vitamin D bone density fracture"]
+    root = tmp_path_factory.mktemp("pdq")
+    added = new_documents("nci-pdq", 6)
+    one, sharded, _ = build_pair({"nci-pdq": shared / "nci-pdq"}, queries, root,
+                                 extra_passages=embedding_texts(added, root))
+    yield one, sharded, queries, added
     sharded.close()
 
 
-def test_pdq_sharded_answers_as_one_index(pdq_pair):
-    one, sharded, queries = pdq_pair
+def test_pdq_sharded_answers_as_one_index_before_and_after_changes(pdq_pair):
+    one, sharded, queries, added = pdq_pair
     assert (len(sharded), sharded.num_documents, sharded.num_shards) == (len(one), one.num_documents, 4)
     both_ways(one, sharded, queries, [None, {"audience": "patient"}, {"cancer_type": "mesothelioma"}])
     # Hits carry their source and section, to cite.
@@ -114,22 +117,44 @@ def test_pdq_sharded_answers_as_one_index(pdq_pair):
         sharded.search(queries[0], filters={"cancer_type": "nowhere"})
     with pytest.raises(ValueError, match="empty query"):
         sharded.search("   ")
+    # Three guideline pages out, six documents in.
+    pages = list(dict.fromkeys(one.passage(p).doc_id for p in range(0, len(one), 997)))[:3]
+    changes_keep_the_same_answers(one, sharded, queries[:12], added, pages + ["new-2"])
+
+
+def new_documents(corpus, n):
+    return [{"doc_id": f"new-{i}", "corpus": corpus, "title": f"Vitamin D trial {i}",
+             "body": f"Vitamin D supplementation and bone density in cohort {i}: fracture risk fell by {i} percent."}
+            for i in range(n)]
+
+
+def embedding_texts(documents, root):
+    """The embedding texts of documents' passages (they need vectors too): from an index of them alone."""
+    with open(root / "added.jsonl", "w", encoding="utf-8") as f:
+        for d in documents:
+            f.write(json.dumps({"_id": d["doc_id"], "title": d["title"], "text": d["body"]}) + "\n")
+    extra = medsearch.Index.build({documents[0]["corpus"]: root / "added.jsonl"})
+    return [extra.embedding_text(p) for p in range(len(extra))]
+
+
+def changes_keep_the_same_answers(one, sharded, queries, added, gone):
+    version = sharded.stats.version
+    one.add(added)
+    sharded.add(added)
+    one.remove(gone)
+    sharded.remove(gone)
+    assert sharded.stats.version == version + 2
+    assert (len(sharded), sharded.num_documents) == (len(one), one.num_documents)
+    both_ways(one, sharded, queries, [None])
 
 
 @pytest.fixture(scope="module")
 def scifact_pair(ray_cluster, shared, tmp_path_factory):
     queries = claims(shared, 15) + ["vitamin D bone density fracture"]
-    added = [{"doc_id": f"new-{i}", "corpus": "scifact", "title": f"Vitamin D trial {i}",
-              "body": f"Vitamin D supplementation and bone density in cohort {i}: fracture risk fell by {i} percent."}
-             for i in range(12)]
-    # The added documents' passages need vectors too: their embedding texts, from an index of them alone.
+    added = new_documents("scifact", 12)
     root = tmp_path_factory.mktemp("scifact")
-    with open(root / "added.jsonl", "w", encoding="utf-8") as f:
-        for d in added:
-            f.write(json.dumps({"_id": d["doc_id"], "title": d["title"], "text": d["body"]}) + "\n")
-    extra = medsearch.Index.build({"scifact": root / "added.jsonl"})
-    extra_texts = [extra.embedding_text(p) for p in range(len(extra))]
-    one, sharded, _ = build_pair({"scifact": shared / "scifact"}, queries, root, extra_passages=extra_texts)
+    one, sharded, _ = build_pair({"scifact": shared / "scifact"}, queries, root,
+                                 extra_passages=embedding_texts(added, root))
     yield one, sharded, queries, added
     sharded.close()
 
@@ -138,14 +163,7 @@ def test_scifact_sharded_answers_as_one_index_before_and_after_changes(scifact_p
     one, sharded, queries, added = scifact_pair
     both_ways(one, sharded, queries, [None, {"corpus": "scifact"}])
     version = sharded.stats.version
-    one.add(added)
-    sharded.add(added)
-    gone = ["4983", "5836", "7912", "new-3", "new-7"]
-    one.remove(gone)
-    sharded.remove(gone)
-    assert sharded.stats.version == version + 2
-    assert (len(sharded), sharded.num_documents) == (len(one), one.num_documents)
-    both_ways(one, sharded, queries, [None])
+    changes_keep_the_same_answers(one, sharded, queries, added, ["4983", "5836", "7912", "new-3", "new-7"])
     with pytest.raises(KeyError):
         sharded.remove(["no-such-doc"])
     assert (len(sharded), sharded.stats.version) == (len(one), version + 2)  # nothing changed
@@ -266,3 +284,27 @@ def test_an_existing_cluster_by_address(tiny_sharded):
         head.terminate()
         head.wait(timeout=60)
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_the_encoder_embeds_in_build_tasks_and_auto_finds_it_on_load(ray_cluster, small_corpus, tmp_path):
+    """The built-in encoder by name in the build tasks, and encoder='auto' when loading: answers as one
+    Index with that encoder (vectors embedded in other batches may differ in the last bits)."""
+    from test_dense import needs_model  # noqa: F401  (skips without the model)
+    try:
+        encoder = medsearch.Encoder(model="medsearch-MiniLM-L6-v1")
+    except FileNotFoundError:
+        pytest.skip("model not installed (tools/fetch_model.sh)")
+    one = medsearch.Index.build(small_corpus, encoder=encoder)
+    s = ShardedIndex.build(small_corpus, shards=2, path=tmp_path / "enc", encoder="medsearch-MiniLM-L6-v1",
+                           progress=False)
+    s.close()
+    s = ShardedIndex.load(tmp_path / "enc")  # encoder="auto": the model the shards' vectors were made with
+    try:
+        for q in ("nivolumab after platinum for mesothelioma", "aspirin and colorectal adenoma"):
+            for mode in MODES:
+                a, b = one.search(q, k=3, mode=mode), s.search(q, k=3, mode=mode)
+                assert [h.passage_id for h in a] == [h.passage_id for h in b], (q, mode)
+                assert all(math.isclose(x.score, y.score, rel_tol=1e-3, abs_tol=1e-4) for x, y in zip(a, b)), (q, mode)
+                assert b.mode == mode
+    finally:
+        s.close()

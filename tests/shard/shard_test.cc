@@ -9,6 +9,7 @@
 
 #include <medsearch/shard.h>
 
+#include "core/internal/binary_io.h"
 #include "tests/index/tiny_corpus.h"
 #include "tests/scratch_dir.h"
 
@@ -310,6 +311,18 @@ TEST(Shard, StatisticsFileRoundTripsAndRefusesDamage) {
   EXPECT_EQ(damaged.status().code(), StatusCode::kCorrupt);
   EXPECT_NE(damaged.status().message().find(file.string()), std::string::npos) << damaged.status().message();
   EXPECT_EQ(CollectionStats::load(dir.path() / "absent").status().code(), StatusCode::kNotFound);
+}
+
+// fuzz_shard: bytes after the last field (under a valid checksum) were read as statistics
+// that serialise to other bytes (seed shard/regress_stats_trailing_bytes).
+TEST(Shard, BytesAfterTheStatisticsAreCorrupt) {
+  Cluster cluster(testing::corpus("d", 10, 2), 2);
+  std::string bytes = cluster.stats().serialize();
+  bytes.resize(bytes.size() - 8);  // the checksum
+  bytes += "extra";
+  const uint64_t sum = internal::xxh3_64(bytes);
+  bytes.append(reinterpret_cast<const char*>(&sum), sizeof(sum));
+  EXPECT_EQ(CollectionStats::parse(bytes, "x.stats").status().code(), StatusCode::kCorrupt);
 }
 
 }  // namespace

@@ -11,12 +11,15 @@
 #include <medsearch/options.h>
 #include <medsearch/precomputed.h>
 #include <medsearch/reranker.h>
+#include <medsearch/shard.h>
 #include <medsearch/status.h>
 #include <medsearch/tokenizer.h>
 #include <medsearch/vector_index.h>
 #include <medsearch/vector_types.h>
 
 #include <cstdio>
+#include <memory>
+#include <string>
 #include <vector>
 
 int main() {
@@ -45,7 +48,19 @@ int main() {
   params.k = 1;
   if (!(*flat)->search(vector::MatrixView{query.data(), 1, 2}, params, ids, scores).is_ok() || ids[0] != 1) return 4;
 
-  std::printf("consumer ok: %s %.3f, nearest row %u\n", response->passage(0).passage_id.c_str(),
-              response->hits[0].score, ids[0]);
+  // The same index as a one-shard collection, searched through a coordinator.
+  auto stats = std::make_shared<const medsearch::CollectionStats>(medsearch::CollectionStats::of(*(*index)->snapshot()));
+  auto shard = medsearch::ShardSearcher::create(0, (*index)->snapshot(), stats, {0});
+  medsearch::Coordinator coordinator(stats, nullptr);
+  auto plan = coordinator.plan("recurrent mesothelioma", {});
+  if (!shard || !plan) return 5;
+  auto answer = (*shard)->answer(*plan);
+  if (!answer) return 6;
+  const std::string answers[] = {*answer};
+  auto merged = coordinator.merge(*plan, answers);
+  if (!merged || merged->hits.size() != 1 || merged->hits[0].hit.score != response->hits[0].score) return 7;
+
+  std::printf("consumer ok: %s %.3f, nearest row %u, sharded %.3f\n", response->passage(0).passage_id.c_str(),
+              response->hits[0].score, ids[0], merged->hits[0].hit.score);
   return 0;
 }
