@@ -144,7 +144,7 @@ def section_search(args, corpus, tmp, out):
     t0 = time.perf_counter()
     sharded = ShardedIndex.build(corpus, shards=args.shards, path=tmp / "sharded", encoder=table, progress=False)
     out["sharded_build_from_vectors_s"] = round(time.perf_counter() - t0, 1)
-    out["shards"] = [{k: v for k, v in s.items() if k in ("documents", "passages", "memory_bytes", "dense_index", "terms")}
+    out["per_shard"] = [{k: v for k, v in s.items() if k in ("documents", "passages", "memory_bytes", "dense_index", "terms")}
                      for s in sharded.shard_stats()]
     modes = MODES if one.has_vectors else ("bm25",)
 
@@ -232,9 +232,9 @@ def markdown(out):
         r = out["dense_recall_at_10"]
         lines += ["", f"## Dense recall@10 against exact search ({r['queries']} queries)", "",
                   f"One index's HNSW: {r['single_hnsw']}; the shards' HNSW graphs: {r['sharded_hnsw']}."]
-    if "shards" in out:
+    if "per_shard" in out:
         lines += ["", "## Shards", "", "| shard | documents | passages | memory MiB | dense index |", "|---|---|---|---|---|"]
-        for i, s in enumerate(out["shards"]):
+        for i, s in enumerate(out["per_shard"]):
             lines.append(f"| {i} | {s['documents']} | {s['passages']} | {s['memory_bytes'] / 2**20:.1f} | {s['dense_index']} |")
     return "\n".join(lines) + "\n"
 
