@@ -32,7 +32,9 @@ never a partial top-k.
 Changes (add, remove) are written through: each changed shard saves its
 directory, then the statistics and the manifest are written, then every
 shard switches to them. Queries wait while a change runs, so none mixes
-statistics versions.
+statistics versions. Each load() starts its own shard actors: a
+ShardedIndex loaded before another one changed the directory keeps
+answering from what it loaded; make changes through one of them at a time.
 """
 from __future__ import annotations
 
