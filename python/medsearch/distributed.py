@@ -395,6 +395,10 @@ class ShardedIndex:
         if stats.version != manifest.get("stats_version") or stats.shards != shards:
             raise CorruptIndexError(f"{stats_file}: version {stats.version} of {stats.shards} shards, the manifest says "
                                     f"version {manifest.get('stats_version')} of {shards} (an interrupted change?)")
+        for s in range(shards):  # missing pieces are named here; damaged ones by the actor that loads them
+            for piece in (_shard_dir(path, s), _order_file(path, s)):
+                if not os.path.exists(piece):
+                    raise FileNotFoundError(f"{piece}: missing (shard {s} of {shards})")
         if encoder == "auto":
             encoder = ("model_id", stats.model_id) if stats.dim else None
         connect(address)

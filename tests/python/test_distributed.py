@@ -228,6 +228,13 @@ def test_damaged_files_are_refused_naming_them(tiny_sharded):
     with pytest.raises(Exception, match="shard-001.order.json"):
         ShardedIndex.load(path)
     order.write_text(kept)
+    # A damaged file inside a shard's index: the shard's load names it.
+    victim = max((p for p in (path / "shard-001").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+    victim_bytes = victim.read_bytes()
+    victim.write_bytes(victim_bytes[: len(victim_bytes) // 2])
+    with pytest.raises(Exception, match=victim.name):
+        ShardedIndex.load(path)
+    victim.write_bytes(victim_bytes)
     manifest = path / "sharded.json"
     manifest.write_text("{not json")
     with pytest.raises(medsearch.CorruptIndexError, match="sharded.json"):
@@ -235,7 +242,7 @@ def test_damaged_files_are_refused_naming_them(tiny_sharded):
     shutil.rmtree(path / "shard-000")
     manifest.write_text(json.dumps({"format": "medsearch-sharded", "version": 1, "shards": 2, "stats_version": 1,
                                     "next_position": 5}))
-    with pytest.raises(Exception, match="shard-000"):
+    with pytest.raises(FileNotFoundError, match="shard-000"):
         ShardedIndex.load(path)
 
 
