@@ -45,9 +45,18 @@ void Generation::derive_lookup_tables() {
   for (size_t d = 0; d < n; ++d) first_section[d + 1] = first_section[d] + static_cast<uint32_t>(docs[d]->heading_paths.size());
   passage_section.resize(passages.size());
   for (size_t p = 0; p < passages.size(); ++p) passage_section[p] = first_section[passages[p].doc] + passages[p].heading_path;
-  // How many documents have each own (last) heading.
+  const auto pages = documents_per_heading(docs);
+  passage_heading_commonness.resize(passages.size());
+  for (size_t p = 0; p < passages.size(); ++p) {
+    const auto& path = docs[passages[p].doc]->heading_paths[passages[p].heading_path];
+    passage_heading_commonness[p] = path.empty() ? 0.0f : std::log1p(static_cast<float>(pages.at(path.back())));
+  }
+}
+
+std::unordered_map<std::string_view, uint32_t> documents_per_heading(
+    std::span<const std::shared_ptr<const StoredDoc>> docs) {
   std::unordered_map<std::string_view, std::pair<uint32_t, uint32_t>> pages;  // heading -> (last doc + 1, documents)
-  for (size_t d = 0; d < n; ++d) {
+  for (size_t d = 0; d < docs.size(); ++d) {
     for (const auto& path : docs[d]->heading_paths) {
       if (path.empty()) continue;
       auto& [last, count] = pages[path.back()];
@@ -57,11 +66,10 @@ void Generation::derive_lookup_tables() {
       }
     }
   }
-  passage_heading_commonness.resize(passages.size());
-  for (size_t p = 0; p < passages.size(); ++p) {
-    const auto& path = docs[passages[p].doc]->heading_paths[passages[p].heading_path];
-    passage_heading_commonness[p] = path.empty() ? 0.0f : std::log1p(static_cast<float>(pages[path.back()].second));
-  }
+  std::unordered_map<std::string_view, uint32_t> out;
+  out.reserve(pages.size());
+  for (const auto& [heading, v] : pages) out.emplace(heading, v.second);
+  return out;
 }
 
 void Generation::derive_dense_tables() {

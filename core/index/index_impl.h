@@ -216,6 +216,24 @@ struct RankedPool {
 RankedPool rank_pool(std::vector<rank::Candidate>* pool, const SearchOptions& options, const rank::Reranker& reranker,
                      const rank::CorpusView& view, float unknown_share);
 
+// Per own (last) heading of the documents' passages, the documents that
+// have it (rank::kHeadingCommonness; keys view into the documents).
+std::unordered_map<std::string_view, uint32_t> documents_per_heading(
+    std::span<const std::shared_ptr<const StoredDoc>> docs);
+
+// How deep a query's retrievers go (pipeline.cc): in dense mode, the
+// passages asked of the dense index and its ef; in the hybrid and rerank
+// modes, each retriever's top `pool_depth` and the dense ef for a pool of
+// `depth`. One place, so a shard (core/shard/) searches as deep as an index.
+uint32_t dense_depth(const SearchOptions& options);
+uint32_t dense_ef(const SearchOptions& options);
+uint32_t pool_depth(const SearchOptions& options);
+uint32_t pool_ef(const SearchOptions& options, uint32_t depth);
+// Whether a query is empty or white space only.
+bool is_blank(std::string_view s);
+// The share of `tokens` analysed query tokens not among the `known` ones (0 without tokens).
+float unknown_share(size_t tokens, float known);
+
 // A caller's query vector for an index of `dim` dimensions: InvalidArgument
 // for another size, NaN or inf (pipeline.cc).
 Status check_query_vector(std::span<const float> vector, uint32_t dim);

@@ -94,7 +94,6 @@ struct Query {
   std::vector<rank::QueryPhrase> phrases;  // rank::query_phrases()
 };
 
-bool is_blank(std::string_view s) { return s.find_first_not_of(" \t\r\n\f\v") == std::string_view::npos; }
 
 // The response's coverage features from its ranked candidates (best first).
 rank::CoverageVector coverage_features(std::span<const rank::Candidate> ranked, float unknown_share) {
@@ -126,10 +125,9 @@ Result<std::vector<float>> embed_query(const SnapshotParts& sp, std::string_view
 
 // The share of `tokens` analysed query tokens that are not among the resolved `terms`.
 float unknown_share(size_t tokens, std::span<const lexical::QueryTerm> terms) {
-  if (tokens == 0) return 0.0f;
   float known = 0;
   for (const auto& t : terms) known += t.weight;
-  return 1.0f - known / static_cast<float>(tokens);
+  return internal::unknown_share(tokens, known);
 }
 
 Status prepare(const SnapshotParts& sp, std::string_view query, const SearchOptions& options,
@@ -138,7 +136,7 @@ Status prepare(const SnapshotParts& sp, std::string_view query, const SearchOpti
   const auto& docs = s.docs;
   const uint32_t dim = s.dim;
   const bool needs_text = options.mode != SearchMode::kDense || options.query_vector.empty();
-  if (needs_text && is_blank(query)) return Status::invalid_argument("empty query");
+  if (needs_text && internal::is_blank(query)) return Status::invalid_argument("empty query");
   MEDSEARCH_RETURN_IF_ERROR(validate(options));
   q->allowed.clear();
   if (!options.filters.empty()) {
@@ -192,10 +190,7 @@ lexical::Bm25Index::Options bm25_options(const Generation& s, const Query& q, ui
 // The hybrid/rerank candidate pool: BM25 and dense top `depth`, with features.
 Result<std::vector<rank::Candidate>> pool(const Generation& s, const Query& q, const SearchOptions& options,
                                           uint32_t depth) {
-  // The pool needs most of the dense top list, not all of it: the reranker
-  // also sees BM25's. ef = 2 x depth keeps ~92% of the exact top 50 on the
-  // guideline corpus at 3/4 of the time of ef 128 (measured on MedQuAD questions).
-  const uint32_t ef = options.ef ? options.ef : std::max<uint32_t>(2 * depth, 64);
+  const uint32_t ef = internal::pool_ef(options, depth);
   std::vector<lexical::ScoredPassage> lexical_list;
   Result<std::vector<lexical::ScoredPassage>> dense_list = Status::internal("not searched");
   // The two retrievers are independent: run them side by side when a core is free.
@@ -248,6 +243,33 @@ internal::RankedPool internal::rank_pool(std::vector<rank::Candidate>* pool, con
   div.mmr_lambda = options.mmr;
   out.shown = rank::diversify(cands, view, div);
   return out;
+}
+
+bool internal::is_blank(std::string_view s) { return s.find_first_not_of(" \t\r\n\f\v") == std::string_view::npos; }
+
+float internal::unknown_share(size_t tokens, float known) {
+  return tokens == 0 ? 0.0f : 1.0f - known / static_cast<float>(tokens);
+}
+
+uint32_t internal::dense_depth(const SearchOptions& o) {
+  // Document-level results need enough passages to find k distinct documents.
+  return o.level == ResultLevel::kDocument ? std::max(std::max(o.candidates, o.k), o.k * 8) : o.k;
+}
+
+uint32_t internal::dense_ef(const SearchOptions& o) {
+  return o.ef ? o.ef : std::max<uint32_t>(std::max(o.candidates, o.k), 128);
+}
+
+uint32_t internal::pool_depth(const SearchOptions& o) {
+  const uint32_t candidates = std::max(o.candidates, o.k);
+  return o.level == ResultLevel::kDocument ? std::max(candidates, 2 * o.k) : candidates;
+}
+
+uint32_t internal::pool_ef(const SearchOptions& o, uint32_t depth) {
+  // The pool needs most of the dense top list, not all of it: the reranker
+  // also sees BM25's. ef = 2 x depth keeps ~92% of the exact top 50 on the
+  // guideline corpus at 3/4 of the time of ef 128 (measured on MedQuAD questions).
+  return o.ef ? o.ef : std::max<uint32_t>(2 * depth, 64);
 }
 
 Status internal::check_query_vector(std::span<const float> vector, uint32_t dim) {
@@ -304,12 +326,8 @@ Result<SearchResponse> Snapshot::search(std::string_view query, const SearchOpti
     scored_hits(bm25.search(q.terms, bm25_options(s, q, options.k, doc_level)));
     return response;
   }
-  const uint32_t candidates = std::max(options.candidates, options.k);
   if (options.mode == SearchMode::kDense) {
-    const uint32_t ef = options.ef ? options.ef : std::max<uint32_t>(candidates, 128);
-    // Document-level results need enough passages to find k distinct documents.
-    const uint32_t dense_k = doc_level ? std::max(candidates, options.k * 8) : options.k;
-    auto dense_list = s.dense_search(q.vector, q.allowed, dense_k, ef);
+    auto dense_list = s.dense_search(q.vector, q.allowed, internal::dense_depth(options), internal::dense_ef(options));
     if (!dense_list) return dense_list.status();
     if (doc_level) {
       scored_hits(best_per_document(*dense_list, s.passage_doc, options.k));
@@ -321,7 +339,7 @@ Result<SearchResponse> Snapshot::search(std::string_view query, const SearchOpti
   }
 
   // Hybrid and rerank: pool, fuse, (rerank), group and diversify.
-  auto pooled = pool(s, q, options, doc_level ? std::max(candidates, 2 * options.k) : candidates);
+  auto pooled = pool(s, q, options, internal::pool_depth(options));
   if (!pooled) return pooled.status();
   std::vector<rank::Candidate>& cands = *pooled;
   if (cands.empty()) return response;

@@ -1,7 +1,6 @@
 // collection_stats.cc: CollectionStats (include/medsearch/shard.h): of one
 // index, merged over shards, and as a file.
 #include <algorithm>
-#include <unordered_map>
 
 #include <medsearch/shard.h>
 
@@ -59,21 +58,8 @@ CollectionStats CollectionStats::of(const Snapshot& snapshot) {
     s.terms.push_back(bm25.term(t));
     s.doc_freq.push_back({bm25.doc_freq(t, lexical::kBody), bm25.doc_freq(t, lexical::kHeading)});
   }
-  // Documents per own heading, counted as Generation::derive_lookup_tables() counts them.
-  std::unordered_map<std::string_view, std::pair<uint32_t, uint32_t>> pages;  // heading -> (last doc + 1, documents)
-  for (size_t d = 0; d < g.docs.size(); ++d) {
-    for (const auto& path : g.docs[d]->heading_paths) {
-      if (path.empty()) continue;
-      auto& [last, count] = pages[path.back()];
-      if (last != d + 1) {
-        last = static_cast<uint32_t>(d + 1);
-        ++count;
-      }
-    }
-  }
-  std::vector<std::pair<std::string_view, uint32_t>> sorted;
-  sorted.reserve(pages.size());
-  for (const auto& [heading, v] : pages) sorted.push_back({heading, v.second});
+  const auto pages = internal::documents_per_heading(g.docs);
+  std::vector<std::pair<std::string_view, uint32_t>> sorted(pages.begin(), pages.end());
   std::sort(sorted.begin(), sorted.end());
   for (const auto& [heading, count] : sorted) {
     s.headings.emplace_back(heading);

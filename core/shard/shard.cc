@@ -261,14 +261,6 @@ Result<Answer> parse_answer(std::string_view bytes, size_t i) {
   return a;
 }
 
-bool is_blank(std::string_view s) { return s.find_first_not_of(" \t\r\n\f\v") == std::string_view::npos; }
-
-// The pool depth and dense ef of the hybrid and rerank modes, as Snapshot::search() sets them.
-uint32_t pool_depth(const SearchOptions& o) {
-  const uint32_t candidates = std::max(o.candidates, o.k);
-  return o.level == ResultLevel::kDocument ? std::max(candidates, 2 * o.k) : candidates;
-}
-
 }  // namespace
 
 uint32_t shard_of(std::string_view doc_id, uint32_t shards) {
@@ -382,12 +374,10 @@ Result<std::string> ShardSearcher::answer(std::string_view plan_bytes) const {
     bo.one_per_group = doc_level;
     lexical_list = bm25.search(held, bo, &stats);
   } else if (o.mode == SearchMode::kDense) {
-    const uint32_t candidates = std::max(o.candidates, o.k);
-    const uint32_t ef = o.ef ? o.ef : std::max<uint32_t>(candidates, 128);
-    dense_list = g.dense_search(plan.vector, allowed, doc_level ? std::max(candidates, o.k * 8) : o.k, ef);
+    dense_list = g.dense_search(plan.vector, allowed, internal::dense_depth(o), internal::dense_ef(o));
   } else {
-    const uint32_t depth = pool_depth(o);
-    const uint32_t ef = o.ef ? o.ef : std::max<uint32_t>(2 * depth, 64);
+    const uint32_t depth = internal::pool_depth(o);
+    const uint32_t ef = internal::pool_ef(o, depth);
     bo.k = depth;
     tbb::parallel_invoke([&] { lexical_list = bm25.search(held, bo, &stats); },
                          [&] { dense_list = g.dense_search(plan.vector, allowed, depth, ef); });
@@ -464,7 +454,7 @@ Result<std::string> Coordinator::plan(std::string_view query, const SearchOption
   p.options.query_vector = {};
   const SearchMode mode = p.options.mode;
   const bool needs_text = mode != SearchMode::kDense || options.query_vector.empty();
-  if (needs_text && is_blank(query)) return Status::invalid_argument("empty query");
+  if (needs_text && internal::is_blank(query)) return Status::invalid_argument("empty query");
   MEDSEARCH_RETURN_IF_ERROR(validate(options));
   if (options.k > kMaxDepth || options.candidates > kMaxDepth || options.rerank_depth > kMaxDepth ||
       options.ef > kMaxDepth) {
@@ -489,7 +479,7 @@ Result<std::string> Coordinator::plan(std::string_view query, const SearchOption
       p.doc_freq.push_back(stats_->doc_freq[v.first]);
     }
     if (mode == SearchMode::kHybrid || mode == SearchMode::kRerank) {
-      p.unknown_share = tokens.empty() ? 0.0f : 1.0f - count / static_cast<float>(tokens.size());
+      p.unknown_share = internal::unknown_share(tokens.size(), count);
       const auto phrases = rank::query_phrases(query, tokens, [&](std::string_view term) -> std::optional<uint32_t> {
         const auto id = stats_->find_term(term);
         if (!id) return std::nullopt;
@@ -620,8 +610,7 @@ Result<ShardedResponse> Coordinator::merge(std::string_view plan_bytes, std::spa
   }
   if (o.mode == SearchMode::kDense) {
     // Snapshot::search()'s dense list: k passages, or enough to find k documents.
-    const uint32_t candidates = std::max(o.candidates, o.k);
-    const auto ranked = merge_lists(answers, &Answer::dense, doc_level ? std::max(candidates, o.k * 8) : o.k);
+    const auto ranked = merge_lists(answers, &Answer::dense, internal::dense_depth(o));
     std::unordered_set<uint64_t> docs;  // by collection order
     for (const Listed& l : ranked) {
       if (response.hits.size() == o.k) break;
@@ -632,7 +621,7 @@ Result<ShardedResponse> Coordinator::merge(std::string_view plan_bytes, std::spa
   }
 
   // Hybrid and rerank: the collection's lists, pooled in first-seen order.
-  const uint32_t depth = pool_depth(o);
+  const uint32_t depth = internal::pool_depth(o);
   const auto bm25 = merge_lists(answers, &Answer::bm25, depth);
   const auto dense = merge_lists(answers, &Answer::dense, depth);
   struct Pooled {

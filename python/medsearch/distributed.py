@@ -213,22 +213,21 @@ class _Shard:
         self.searcher = ShardSearcher(self.shard, self.index, self.stats, self.order)
         return self.stats.version
 
-    def _save(self) -> bytes:
+    def _save(self) -> None:
         self.index.save(_shard_dir(self.path, self.shard))
         _write_json(_order_file(self.path, self.shard), self.order)
-        return CollectionStats.of(self.index).to_bytes()
 
-    def add(self, documents: list[dict], positions: list[int], encoder_spec) -> bytes:
+    def add(self, documents: list[dict], positions: list[int], encoder_spec) -> None:
         # A re-run after a restart finds the documents already there (saved): nothing to do again.
         if self.order and positions and self.order[-1] >= positions[-1]:
-            return CollectionStats.of(self.index).to_bytes()
+            return
         if self.index.has_vectors:
             if encoder_spec is None:
                 raise ValueError("this sharded index holds vectors: load it with an encoder to add documents")
             self.index.attach_encoder(_make_encoder(encoder_spec))
         self.index.add(documents)
         self.order = self.order + list(positions)
-        return self._save()
+        self._save()
 
     def missing(self, doc_ids: list[str]) -> list[str]:
         """The doc_ids this shard does not hold."""
@@ -240,11 +239,11 @@ class _Shard:
                 out.append(d)
         return out
 
-    def remove(self, doc_ids: list[str], corpus: str) -> bytes:
+    def remove(self, doc_ids: list[str], corpus: str) -> None:
         absent = set(self.missing(doc_ids))
         present = [d for d in doc_ids if d not in absent]
         if not present:  # a re-run after the removal was saved
-            return CollectionStats.of(self.index).to_bytes()
+            return
         keep = [True] * self.index.num_documents
         gone = set(present)
         for p in range(len(self.index)):
@@ -253,7 +252,7 @@ class _Shard:
                 keep[self.index.doc_number(p)] = False
         self.index.remove(present, corpus=corpus)
         self.order = [o for o, k in zip(self.order, keep) if k]
-        return self._save()
+        self._save()
 
 
 class _RWLock:
@@ -497,8 +496,9 @@ class ShardedIndex:
 
     # -- changing the documents -----------------------------------------------
 
-    def _publish(self, parts: list[bytes]) -> None:
-        """New statistics from every shard's, written, then used by every shard and here."""
+    def _publish(self) -> None:
+        """New statistics from every shard's as it is now, written, then used by every shard and here."""
+        parts = self._get([a.local_stats.remote() for a in self._actors])
         stats = CollectionStats.merge([CollectionStats.from_bytes(b) for b in parts])
         stats.version = self._stats.version + 1
         stats.save(os.path.join(self.path, STATS))
@@ -528,19 +528,20 @@ class ShardedIndex:
             ray = _ray()
             shards = sorted(routed)
             refs = [self._actors[s].add.remote(*routed[s], self._encoder_spec) for s in shards]
-            results, failure = {}, None
+            applied, failure = [], None
             for s, ref in zip(shards, refs):
                 try:
-                    results[s] = ray.get(ref, timeout=self.timeout + 3600)
+                    ray.get(ref, timeout=self.timeout + 3600)
+                    applied.append(s)
                 except Exception as e:  # noqa: BLE001 - re-raised below after undoing the others
                     failure = failure or e
             if failure is not None:
-                for s in results:  # undo: those shards remove what they added
+                for s in applied:  # undo: those shards remove what they added
                     ids = [d["doc_id"] for d in routed[s][0]]
                     ray.get(self._actors[s].remove.remote(ids, ""))
                 raise failure
             self._manifest = dict(self._manifest, next_position=position)
-            self._publish(self._get([a.local_stats.remote() for a in self._actors]))
+            self._publish()
 
     def remove(self, doc_ids: str | Sequence[str], corpus: str = "") -> None:
         """Remove documents by doc_id from their shards (corpus: only that corpus's). Unknown ids raise
@@ -558,7 +559,7 @@ class ShardedIndex:
             if unknown:
                 raise KeyError(f"unknown doc_id(s): {', '.join(unknown[:5])}")
             self._get([self._actors[s].remove.remote(routed[s], corpus) for s in sorted(routed)])
-            self._publish(self._get([a.local_stats.remote() for a in self._actors]))
+            self._publish()
 
     # -- what it holds ---------------------------------------------------------
 

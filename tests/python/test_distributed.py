@@ -81,24 +81,23 @@ def both_ways(one, sharded, queries, filters_list, k=10):
                     same(a, b, (q, mode, level, filters, "batch"))
 
 
-def build_pair(corpora, queries, tmp, shards=4, extra_passages=()):
-    """One Index and a ShardedIndex over the same documents, with the same hashed-word vectors."""
+def build_pair(corpora, queries, added, tmp, shards=4):
+    """One Index and a ShardedIndex over the same documents, with the same hashed-word vectors (for
+    the documents `added` later too)."""
     plain = medsearch.Index.build(corpora)
-    texts = [plain.embedding_text(p) for p in range(len(plain))] + list(extra_passages)
+    texts = [plain.embedding_text(p) for p in range(len(plain))] + embedding_texts(added, tmp)
     embedder = TableEmbedder(texts, queries)
     one = medsearch.Index.build(corpora, encoder=embedder(), exact_below=EXACT)
     sharded = ShardedIndex.build(corpora, shards=shards, path=tmp / "sharded", encoder=embedder,
                                  exact_below=EXACT, progress=False)
-    return one, sharded, embedder
+    return one, sharded
 
 
 @pytest.fixture(scope="module")
 def pdq_pair(ray_cluster, shared, tmp_path_factory):
     queries = questions(shared, 20) + ["vitamin D bone density fracture"]
-    root = tmp_path_factory.mktemp("pdq")
     added = new_documents("nci-pdq", 6)
-    one, sharded, _ = build_pair({"nci-pdq": shared / "nci-pdq"}, queries, root,
-                                 extra_passages=embedding_texts(added, root))
+    one, sharded = build_pair({"nci-pdq": shared / "nci-pdq"}, queries, added, tmp_path_factory.mktemp("pdq"))
     yield one, sharded, queries, added
     sharded.close()
 
@@ -152,9 +151,7 @@ def changes_keep_the_same_answers(one, sharded, queries, added, gone):
 def scifact_pair(ray_cluster, shared, tmp_path_factory):
     queries = claims(shared, 15) + ["vitamin D bone density fracture"]
     added = new_documents("scifact", 12)
-    root = tmp_path_factory.mktemp("scifact")
-    one, sharded, _ = build_pair({"scifact": shared / "scifact"}, queries, root,
-                                 extra_passages=embedding_texts(added, root))
+    one, sharded = build_pair({"scifact": shared / "scifact"}, queries, added, tmp_path_factory.mktemp("scifact"))
     yield one, sharded, queries, added
     sharded.close()
 
