@@ -90,7 +90,7 @@ def machine_info(build: Path) -> dict:
     cache = build / "CMakeCache.txt"
     if cache.exists():
         text = cache.read_text(errors="replace")
-        for key in ("CMAKE_CXX_COMPILER", "CMAKE_BUILD_TYPE", "MEDSEARCH_EIGEN_ARCH"):
+        for key in ("CMAKE_CXX_COMPILER", "CMAKE_BUILD_TYPE", "MEDSEARCH_BASELINE_ARCH"):
             m = re.search(rf"^{key}:\w+=(.*)$", text, re.M)
             if m:
                 info[key.lower()] = m.group(1)
@@ -107,6 +107,11 @@ def machine_info(build: Path) -> dict:
         except Exception:  # noqa: BLE001 (a missing peer is reported, not fatal)
             versions[mod] = None
     info["versions"] = versions
+    try:  # the kernel levels compiled in and the one this CPU runs
+        import medsearch
+        info["kernels"] = medsearch.build_info()
+    except Exception:  # noqa: BLE001 (the suite may run before the module is built)
+        pass
     return info
 
 

@@ -1,4 +1,6 @@
+#include <medsearch/build_info.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include "bindings/status.h"
 
@@ -48,4 +50,27 @@ PYBIND11_MODULE(_core, m) {
   medsearch::bindings::init_vector_index(m);
   medsearch::bindings::init_tokenizer(m);
   medsearch::bindings::init_shard(m);
+  m.def(
+      "build_info",
+      [] {
+        const medsearch::BuildInfo info = medsearch::build_info();
+        py::dict d;
+        d["version"] = info.version;
+        d["compiler"] = info.compiler;
+        d["baseline"] = info.baseline;
+        d["compiled"] = info.compiled;
+        d["supported"] = info.supported;
+        d["selected"] = info.selected;
+        d["requested"] = info.requested;
+        d["cpu_features"] = info.cpu_features;
+        d["distance_kernels"] = info.distance_kernels;
+        d["encoder_float32"] = info.encoder_float32;
+        d["encoder_bfloat16"] = info.encoder_bfloat16.empty() ? py::object(py::none()) : py::str(info.encoder_bfloat16);
+        d["encoder_bfloat16_reason"] = info.encoder_bfloat16_reason;
+        return d;
+      },
+      "What this build is and which kernels this CPU runs: version, compiler, baseline (-march of the library),\n"
+      "compiled (kernel levels in the build), supported (the highest this CPU and OS allow), selected (in use;\n"
+      "MEDSEARCH_CPU_LEVEL=v2|v3|v4|amx lowers it), requested, cpu_features, distance_kernels, encoder_float32,\n"
+      "encoder_bfloat16 (None when unavailable) and encoder_bfloat16_reason.");
 }

@@ -15,6 +15,7 @@
 #include <iostream>
 #include <set>
 
+#include <medsearch/build_info.h>
 #include <medsearch/corpus.h>
 #include <medsearch/encoder.h>
 #include <medsearch/eval.h>
@@ -237,6 +238,8 @@ Status apply_pipeline_flags(const PipelineFlags& flags, Index* index, SearchOpti
 int main(int argc, char** argv) {
   CLI::App app{"medsearch: passage retrieval over clinical guidelines and literature"};
   app.require_subcommand(1);
+  // The version, and which kernels this CPU runs (MEDSEARCH_CPU_LEVEL lowers them).
+  app.set_version_flag("--version", [] { return to_string(build_info()); });
 
   // build
   auto* build = app.add_subcommand("build", "Read, chunk and index one or more corpora");

@@ -10,7 +10,8 @@ APT_PACKAGES=(build-essential cmake ninja-build pkg-config python3-venv
   libhnswlib-dev libeigen3-dev libtbb-dev libsimdjson-dev pybind11-dev
   libbenchmark-dev libgtest-dev libgmock-dev libstemmer-dev libutf8proc-dev
   libroaring-dev libcli11-dev libxxhash-dev clang libclang-rt-14-dev
-  python3-xapian)  # python3-xapian: a BM25 peer of the benchmark suite (bench/bm25_compare.py)
+  python3-xapian  # a BM25 peer of the benchmark suite (bench/bm25_compare.py)
+  qemu-user)  # runs the test command's portable-build check on emulated older CPUs (tests/portable/)
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 

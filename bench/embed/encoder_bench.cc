@@ -1,8 +1,8 @@
 // BertEncoder throughput against the machine's Eigen SGEMM rate.
 //
 //  BM_EigenSgemm/m/n/k      single-threaded C = A W^T at the encoder's GEMM
-//                           shapes (the same Eigen build and -march as the
-//                           encoder); counter GFLOPs = the roofline.
+//                           shapes (the table of the encoder's level, as
+//                           cpu_level() chose it); counter GFLOPs = the roofline.
 //  BM_Encode/tokens/threads passages of SciFact cut to at most `tokens` tokens
 //                           (whole words, so a little under; the counters use
 //                           the real counts), about 8,192 tokens per call,
@@ -51,10 +51,15 @@
 #include <medsearch/encoder.h>
 
 #include "core/embed/kernels/bf16_gemm.h"
-#include "core/embed/sgemm.h"
+#include "core/embed/kernels/dense.h"
 
 namespace medsearch::embed {
 namespace {
+
+// The encoder's float32 GEMM (C = A W^T), at the level the encoder runs.
+void sgemm(int m, int n, int k, const float* a, const float* w, float* c) {
+  kernels::dense_kernels().gemm_nt(size_t(m), size_t(n), size_t(k), a, w, c);
+}
 
 constexpr size_t kTokensPerCall = 8192;
 
@@ -162,12 +167,12 @@ double sgemm_gflops(int m, int n, int k, double seconds) {
   std::uniform_real_distribution<float> u(-1, 1);
   for (auto& x : a) x = u(rng);
   for (auto& x : b) x = u(rng);
-  eigen_sgemm(m, n, k, a.data(), b.data(), c.data());  // warm-up
+  sgemm(m, n, k, a.data(), b.data(), c.data());  // warm-up
   size_t reps = 0;
   const double t0 = cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
   double elapsed = 0;
   while (elapsed < seconds) {
-    eigen_sgemm(m, n, k, a.data(), b.data(), c.data());
+    sgemm(m, n, k, a.data(), b.data(), c.data());
     ++reps;
     elapsed = cpu_seconds(CLOCK_THREAD_CPUTIME_ID) - t0;
   }
@@ -194,7 +199,7 @@ void BM_EigenSgemm(benchmark::State& state) {
             k = static_cast<int>(state.range(2));
   std::vector<float> a(size_t(m) * k, 0.5f), b(size_t(k) * n, 0.25f), c(size_t(m) * n);
   for (auto _ : state) {
-    eigen_sgemm(m, n, k, a.data(), b.data(), c.data());
+    sgemm(m, n, k, a.data(), b.data(), c.data());
     benchmark::DoNotOptimize(c.data());
     benchmark::ClobberMemory();
   }

@@ -1,7 +1,11 @@
-// bert_encoder.cc: the BERT forward pass in Eigen, batching, and the
+// bert_encoder.cc: the BERT forward pass, batching, and the
 // encoder's public methods. Loading the model's files (config, safetensors,
 // checksums, model directories) is in model_files.cc; what both share is in
 // bert_encoder_impl.h.
+//
+// The arithmetic is in kernels: the float32 ones of the CPU's level
+// (kernels/dense.h, Eigen, chosen at load from cpu_level()) or, in bfloat16,
+// the AMX ones (kernels/bf16_gemm.h). This file is baseline code.
 //
 // Layout of a batch: the tokens of all its texts are packed back to back,
 // without padding, into one row-major matrix x (tokens x hidden). Every dense
@@ -31,8 +35,7 @@
 
 #include "core/embed/bert_encoder_impl.h"
 #include "core/embed/kernels/bf16_gemm.h"
-#include "core/embed/sgemm.h"
-#include "core/internal/cpu.h"
+#include "core/embed/kernels/dense.h"
 
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
@@ -42,9 +45,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <numeric>
 #include <utility>
-#include <unsupported/Eigen/SpecialFunctions>
 
 namespace medsearch::embed {
 namespace fs = std::filesystem;
@@ -58,257 +61,122 @@ namespace {
 // a few MB per thread. bench/embed/encoder_bench.cc measured the choice.
 constexpr size_t kBatchTokens = 512;
 
-// ---------------------------------------------------------------------------
-// CPU check. This translation unit is compiled with -march=MEDSEARCH_EIGEN_ARCH;
-// the check itself is compiled for the x86-64 baseline so that it can run (and
-// fail politely) on a CPU without the extensions. It returns the first missing
-// extension, or nullptr.
+// The rows up to which a GEMM counts as a query's: its weights stream from
+// memory once, so it reads them in place (DenseKernels::small_gemm_nt_add, or
+// AMX on a few rows) and splits the columns across the caller's arena.
+constexpr size_t kSmallRows = 48;
 
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("arch=x86-64"), noinline)) const char* missing_cpu_feature() {
-  const medsearch::internal::CpuFeatures& cpu = medsearch::internal::cpu_features();
-#if defined(__AVX__)
-  if (!cpu.avx) return "avx";
-#endif
-#if defined(__AVX2__)
-  if (!cpu.avx2) return "avx2";
-#endif
-#if defined(__FMA__)
-  if (!cpu.fma) return "fma";
-#endif
-#if defined(__BMI__)
-  if (!cpu.bmi) return "bmi";
-#endif
-#if defined(__BMI2__)
-  if (!cpu.bmi2) return "bmi2";
-#endif
-#if defined(__AVX512F__)
-  if (!cpu.avx512f) return "avx512f";
-#endif
-#if defined(__AVX512BW__)
-  if (!cpu.avx512bw) return "avx512bw";
-#endif
-#if defined(__AVX512DQ__)
-  if (!cpu.avx512dq) return "avx512dq";
-#endif
-#if defined(__AVX512VL__)
-  if (!cpu.avx512vl) return "avx512vl";
-#endif
-#if defined(__AVX512CD__)
-  if (!cpu.avx512cd) return "avx512cd";
-#endif
-  return nullptr;
-}
-#else
-const char* missing_cpu_feature() { return nullptr; }
-#endif
-
-// C (m x n) += A (m x k) W^T for W (n x k), all row-major and contiguous,
-// for m of at most kSmallRows, without packing. Eigen's GEMM copies ("packs")
-// all of W into its panel layout on every call; for a few rows (a query) that
-// copy of the weights costs as much as the arithmetic. Here C(i, j) is the
-// dot product of rows A(i) and W(j), both contiguous: a block of J rows of W
-// is streamed once from memory and reused from L1 for every block of R rows
-// of A, with R x J vector accumulators reduced at the end.
-using Packet = Eigen::internal::packet_traits<float>::type;
-constexpr Index kPacket = Eigen::internal::packet_traits<float>::size;
-// AVX-512 has 32 vector registers, AVX2 16: R x J accumulators + J + 1 loads.
-constexpr int kBlockRows = kPacket >= 16 ? 4 : 3;
-constexpr int kBlockCols = kPacket >= 16 ? 4 : 3;
-constexpr Index kSmallRows = 48;
-
-template <int R>
-EIGEN_ALWAYS_INLINE void dot_block(Index k, const float* a, const float* w, float* c, Index ldc) {
-  using namespace Eigen::internal;
-  constexpr int J = kBlockCols;
-  Packet acc[R][J];
-  for (int r = 0; r < R; ++r) {
-    for (int j = 0; j < J; ++j) acc[r][j] = pset1<Packet>(0.0f);
-  }
-  for (Index p = 0; p < k; p += kPacket) {
-    Packet wp[J];
-    for (int j = 0; j < J; ++j) wp[j] = ploadu<Packet>(w + j * k + p);
-    for (int r = 0; r < R; ++r) {
-      const Packet ap = ploadu<Packet>(a + r * k + p);
-      for (int j = 0; j < J; ++j) acc[r][j] = pmadd(ap, wp[j], acc[r][j]);
-    }
-  }
-  for (int r = 0; r < R; ++r) {
-    for (int j = 0; j < J; ++j) c[r * ldc + j] += predux(acc[r][j]);
-  }
-}
-
-// Column blocks are independent, so a query's GEMMs also split across the
-// caller's arena (bit-identical results at any thread count). Only small
-// batches come here, and they are small because the whole call is: then the
-// other threads would have nothing else to do.
-void small_m_gemm_add(Index m, Index n, Index k, const float* a, const float* w, float* c) {
-  const Index blocks = n / kBlockCols;
-  const Index grain = std::max<Index>(1, 96 / kBlockCols);  // >= 96 columns per task
-  tbb::parallel_for(tbb::blocked_range<Index>(0, blocks, grain), [&](const tbb::blocked_range<Index>& range) {
-    for (Index b = range.begin(); b != range.end(); ++b) {
-      const Index j = b * kBlockCols;
-      const float* wj = w + j * k;
-      for (Index i = 0; i < m; i += kBlockRows) {
-        const float* ai = a + i * k;
-        float* ci = c + i * n + j;
-        switch (std::min<Index>(kBlockRows, m - i)) {
-          case 4: dot_block<4>(k, ai, wj, ci, n); break;
-          case 3: dot_block<3>(k, ai, wj, ci, n); break;
-          case 2: dot_block<2>(k, ai, wj, ci, n); break;
-          default: dot_block<1>(k, ai, wj, ci, n); break;
-        }
-      }
-    }
-  });
-}
-
-// c += a w^T: the layers' GEMM. In bfloat16 on AMX when the layer has its
-// tiles; else Eigen's for big batches, the kernel above for a few rows (it
-// needs n % kBlockCols == 0 and k % kPacket == 0, true of every BERT we know;
-// otherwise Eigen).
-void gemm_add(const MatrixMap& a, const Linear& layer, MatrixMap& c, Workspace& ws) {
+// c (m x n) += a (m x k) w^T: the layers' GEMM. In bfloat16 on AMX when the
+// layer has its tiles; else Eigen's for big batches, the in-place kernel for
+// a few rows (it needs n and k to be multiples of its blocks, true of every
+// BERT we know; otherwise Eigen). Results do not depend on the thread count:
+// a column's sums do not depend on the split.
+void gemm_add(const kernels::DenseKernels& dense, size_t m, const float* a, const Linear& layer, float* c,
+              Workspace& ws) {
   if (layer.w16.rows() != 0) {
-    const size_t m = a.rows(), n = layer.w16.rows();
-    if (a.rows() > kSmallRows) {
-      kernels::bf16_gemm_add(m, a.data(), layer.w16, c.data(), n, ws.a16);
+    const size_t n = layer.w16.rows();
+    if (m > kSmallRows) {
+      kernels::bf16_gemm_add(m, a, layer.w16, c, n, ws.a16);
       return;
     }
-    // A query: its weights stream from memory, so split the columns across
-    // the caller's arena as small_m_gemm_add does (same results at any
-    // thread count: a column's sums do not depend on the split).
-    const uint16_t* a16 = kernels::bf16_round_rows(m, a.cols(), a.data(), ws.a16);
+    const uint16_t* a16 = kernels::bf16_round_rows(m, layer.w16.cols(), a, ws.a16);
     constexpr size_t kCols = 128;  // per task
     tbb::parallel_for(tbb::blocked_range<size_t>(0, (n + kCols - 1) / kCols), [&](const tbb::blocked_range<size_t>& r) {
-      kernels::bf16_gemm_add_rounded(m, a16, layer.w16, r.begin() * kCols, std::min(n, r.end() * kCols), c.data(), n);
+      kernels::bf16_gemm_add_rounded(m, a16, layer.w16, r.begin() * kCols, std::min(n, r.end() * kCols), c, n);
     });
     return;
   }
-  const RowMatrix& w = layer.w;
-  if (a.rows() <= kSmallRows && w.rows() % kBlockCols == 0 && w.cols() % kPacket == 0) {
-    small_m_gemm_add(a.rows(), w.rows(), a.cols(), a.data(), w.data(), c.data());
-  } else {
-    c.noalias() += a * w.transpose();
+  const size_t n = layer.w.rows, k = layer.w.cols;
+  const float* w = layer.w.row(0);
+  if (m > kSmallRows || n % dense.small_cols != 0 || k % dense.small_depth != 0) {
+    dense.gemm_nt_add(m, n, k, a, w, c);
+    return;
   }
+  const size_t cols = dense.small_cols * std::max<size_t>(1, 96 / dense.small_cols);  // >= 96 columns per task
+  tbb::parallel_for(tbb::blocked_range<size_t>(0, (n + cols - 1) / cols), [&](const tbb::blocked_range<size_t>& r) {
+    dense.small_gemm_nt_add(m, n, k, a, w, c, r.begin() * cols, std::min(n, r.end() * cols));
+  });
 }
 
-// Every row of x = v. (Eigen's replicate() into a row-major map copies one
-// float at a time; a row copy is a vectorised memcpy.)
-void fill_rows(MatrixMap x, const RowVector& v) {
-  for (Index r = 0; r < x.rows(); ++r) x.row(r) = v;
-}
-
-// x.row(r) = LN(x.row(r) + bias) for every row (bias may be null).
-void add_bias_layer_norm(MatrixMap x, const RowVector* bias, const RowVector& gamma, const RowVector& beta,
-                         float eps) {
-  const float inv_h = 1.0f / static_cast<float>(x.cols());
-  for (Index r = 0; r < x.rows(); ++r) {
-    auto row = x.row(r);
-    if (bias != nullptr) row += *bias;
-    const float mean = row.sum() * inv_h;
-    row.array() -= mean;
-    const float inv_std = 1.0f / std::sqrt(row.squaredNorm() * inv_h + eps);
-    row.array() = row.array() * inv_std * gamma.array() + beta.array();
-  }
+// Every row of x (rows x v.size()) = v.
+void fill_rows(float* x, size_t rows, const FloatBuffer& v) {
+  for (size_t r = 0; r < rows; ++r) std::memcpy(x + r * v.size(), v.data(), v.size() * sizeof(float));
 }
 
 }  // namespace
 
-void eigen_sgemm(int m, int n, int k, const float* a, const float* w, float* c) {
-  MatrixMap(c, m, n).noalias() = ConstMatrixMap(a, m, k) * ConstMatrixMap(w, n, k).transpose();
-}
-
 void BertEncoder::Impl::forward(std::span<const uint32_t> batch, std::span<const std::span<const int32_t>> seqs,
                                 Workspace& ws, float* out) const {
   const BertConfig& c = config;
-  const Index H = c.hidden, I = c.intermediate, d = c.hidden / c.heads;
-  size_t tokens = 0, longest = 0;
+  const kernels::DenseKernels& k = *dense;
+  const size_t H = c.hidden, I = c.intermediate, d = c.hidden / c.heads;
+  size_t M = 0, longest = 0;
   for (uint32_t s : batch) {
-    tokens += seqs[s].size();
+    M += seqs[s].size();
     longest = std::max(longest, seqs[s].size());
   }
-  ws.reserve(tokens, longest, c);
-  const Index M = static_cast<Index>(tokens);
-  MatrixMap x(ws.x.data(), M, H);
+  ws.reserve(M, longest, c);
+  float* x = ws.x.data();  // M x H
 
   // Embeddings: word + position + type 0, then LayerNorm.
-  Index row = 0;
+  float* row = x;
   for (uint32_t s : batch) {
     const auto ids = seqs[s];
-    for (size_t t = 0; t < ids.size(); ++t, ++row) {
-      x.row(row) = word.row(ids[t]) + pos_type.row(static_cast<Index>(t));
+    for (size_t t = 0; t < ids.size(); ++t, row += H) {
+      const float* wr = word.row(static_cast<size_t>(ids[t]));
+      const float* pr = pos_type.row(t);
+      for (size_t j = 0; j < H; ++j) row[j] = wr[j] + pr[j];
     }
   }
-  add_bias_layer_norm(x, nullptr, emb_ln_g, emb_ln_b, c.layer_norm_eps);
+  k.add_bias_layer_norm(x, M, H, nullptr, emb_ln_g.data(), emb_ln_b.data(), c.layer_norm_eps);
 
   for (const LayerWeights& w : layers) {
     // Fused Q/K/V projection.
-    MatrixMap qkv(ws.a.data(), M, 3 * H);
-    fill_rows(qkv, w.qkv_b);
-    gemm_add(x, w.qkv, qkv, ws);
+    float* qkv = ws.a.data();  // M x 3H
+    fill_rows(qkv, M, w.qkv_b);
+    gemm_add(k, M, x, w.qkv, qkv, ws);
 
     // Attention, per text and head, on the text's own rows only.
-    MatrixMap ctx(ws.a.data() + M * 3 * H, M, H);
-    Index r0 = 0;
+    float* ctx = ws.a.data() + M * 3 * H;  // M x H
+    size_t r0 = 0;
     if (bf16_attention) {
       // The rounded copy has 16 zero rows past the batch: a text's last
       // 16-row tile may reach them.
-      const uint16_t* qkv16 = kernels::bf16_round_rows(M, 3 * H, qkv.data(), ws.a16, M + 16);
+      const uint16_t* qkv16 = kernels::bf16_round_rows(M, 3 * H, qkv, ws.a16, M + 16);
       for (uint32_t s : batch) {
-        const Index T = static_cast<Index>(seqs[s].size());
-        kernels::bf16_attention(T, c.heads, d, qkv16 + r0 * 3 * H, 3 * H, ctx.data() + r0 * H, H, ws.attention);
+        const size_t T = seqs[s].size();
+        kernels::bf16_attention(T, c.heads, d, qkv16 + r0 * 3 * H, 3 * H, ctx + r0 * H, H, ws.attention);
         r0 += T;
       }
     } else {
       for (uint32_t s : batch) {
-        const Index T = static_cast<Index>(seqs[s].size());
-        MatrixMap scores(ws.scores.data(), T, T);
-        const float* base = qkv.data() + r0 * 3 * H;
-        for (Index h = 0; h < static_cast<Index>(c.heads); ++h) {
-          const ConstStridedMap q(base + h * d, T, d, Eigen::OuterStride<>(3 * H));
-          const ConstStridedMap k(base + H + h * d, T, d, Eigen::OuterStride<>(3 * H));
-          const ConstStridedMap v(base + 2 * H + h * d, T, d, Eigen::OuterStride<>(3 * H));
-          scores.noalias() = q * k.transpose();
-          for (Index i = 0; i < T; ++i) {
-            auto srow = scores.row(i);
-            const float mx = srow.maxCoeff();
-            srow = (srow.array() - mx).exp().matrix();
-            srow *= 1.0f / srow.sum();
-          }
-          StridedMap out_h(ctx.data() + r0 * H + h * d, T, d, Eigen::OuterStride<>(H));
-          out_h.noalias() = scores * v;
-        }
+        const size_t T = seqs[s].size();
+        k.attention(T, c.heads, d, qkv + r0 * 3 * H, 3 * H, ctx + r0 * H, H, ws.scores.data());
         r0 += T;
       }
     }
 
     // Output projection onto the residual, then LayerNorm.
-    gemm_add(ctx, w.attn_out, x, ws);
-    add_bias_layer_norm(x, &w.attn_out_b, w.ln1_g, w.ln1_b, c.layer_norm_eps);
+    gemm_add(k, M, ctx, w.attn_out, x, ws);
+    k.add_bias_layer_norm(x, M, H, w.attn_out_b.data(), w.ln1_g.data(), w.ln1_b.data(), c.layer_norm_eps);
 
     // Feed-forward: exact GELU, 0.5 x (1 + erf(x / sqrt 2)).
-    MatrixMap f(ws.a.data(), M, I);
-    fill_rows(f, w.ffn_in_b);
-    gemm_add(x, w.ffn_in, f, ws);
-    f.array() = 0.5f * f.array() * (1.0f + (f.array() * static_cast<float>(M_SQRT1_2)).erf());
-    gemm_add(f, w.ffn_out, x, ws);
-    add_bias_layer_norm(x, &w.ffn_out_b, w.ln2_g, w.ln2_b, c.layer_norm_eps);
+    float* f = ws.a.data();  // M x I
+    fill_rows(f, M, w.ffn_in_b);
+    gemm_add(k, M, x, w.ffn_in, f, ws);
+    k.gelu(f, M * I);
+    gemm_add(k, M, f, w.ffn_out, x, ws);
+    k.add_bias_layer_norm(x, M, H, w.ffn_out_b.data(), w.ln2_g.data(), w.ln2_b.data(), c.layer_norm_eps);
   }
 
   // Pooling and L2 normalisation. The norm is taken in the workspace, not in
-  // `out`: Eigen's vectorised reductions peel unaligned leading elements, so
-  // their summation order (and last bit) would depend on the caller's buffer.
-  Index r0 = 0;
-  RowVector& pooled = ws.pooled;
+  // `out`: vectorised reductions peel unaligned leading elements, so their
+  // summation order (and last bit) would depend on the caller's buffer.
+  size_t r0 = 0;
   for (uint32_t s : batch) {
-    const Index T = static_cast<Index>(seqs[s].size());
-    if (c.pooling == Pooling::kCls) {
-      pooled = x.row(r0);
-    } else {
-      pooled = x.middleRows(r0, T).colwise().sum() / static_cast<float>(T);
-    }
-    const float denom = c.normalize ? std::max(pooled.norm(), 1e-12f) : 1.0f;  // torch F.normalize
-    Eigen::Map<RowVector>(out + static_cast<size_t>(s) * H, H) = pooled / denom;
+    const size_t T = seqs[s].size();
+    k.pool(x + r0 * H, T, H, c.pooling == Pooling::kCls, c.normalize, ws.pooled.data(),
+           out + static_cast<size_t>(s) * H);
     r0 += T;
   }
 }
@@ -405,12 +273,6 @@ bool precision_available(Precision p, std::string* why) {
 }
 
 Result<std::unique_ptr<BertEncoder>> BertEncoder::load(const fs::path& model_dir, Precision precision) {
-  // First, before any code that may use the wider instructions runs.
-  if (const char* missing = missing_cpu_feature()) {
-    return Status::invalid_argument(std::string("this CPU lacks ") + missing +
-                                    ", which the encoder was compiled for (MEDSEARCH_EIGEN_ARCH); "
-                                    "rebuild with -DMEDSEARCH_EIGEN_ARCH=x86-64-v2 or lower");
-  }
   std::error_code ec;
   if (!fs::is_directory(model_dir, ec)) {
     return Status::not_found("model directory " + model_dir.string() + " does not exist; " + kFetchHint);
@@ -422,6 +284,7 @@ Result<std::unique_ptr<BertEncoder>> BertEncoder::load(const fs::path& model_dir
   std::unique_ptr<BertEncoder> enc(new BertEncoder());
   Impl& m = *enc->impl_;
   m.precision = precision;
+  m.dense = &kernels::dense_kernels();
   MEDSEARCH_RETURN_IF_ERROR(read_config(model_dir, &m.config));
   m.bf16_attention = precision == Precision::kBFloat16 && (m.config.hidden / m.config.heads) % 32 == 0;
 

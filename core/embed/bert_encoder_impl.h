@@ -4,19 +4,17 @@
 // methods) and model_files.cc (the model's files: config JSON, safetensors
 // weights and their checksums, model directories). Not installed.
 //
-// It instantiates Eigen, so only core/embed/*.cc include it: they are all
-// compiled for MEDSEARCH_EIGEN_ARCH (CMakeLists.txt), and the first Eigen
-// include of each must come after EIGEN_DONT_PARALLELIZE below.
+// No Eigen here or in the files that include this: they are compiled for the
+// library's baseline, and the forward pass's arithmetic goes through the
+// DenseKernels table of the CPU's level (kernels/dense.h) or the AMX kernels
+// (kernels/bf16_gemm.h).
 #pragma once
 
-// The encoder parallelises over batches with oneTBB; Eigen must stay
-// single-threaded inside each batch (it would otherwise use OpenMP if the
-// build ever enabled it).
-#define EIGEN_DONT_PARALLELIZE
-
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <span>
 #include <string>
 #include <vector>
@@ -24,24 +22,47 @@
 #include <medsearch/encoder.h>
 
 #include "core/embed/kernels/bf16_gemm.h"
-
-// GCC 12 reports Eigen's AVX-512 packet code (built on _mm512_undefined_*)
-// as maybe-uninitialized when this file is compiled for x86-64-v4.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <Eigen/Core>
+#include "core/embed/kernels/dense.h"
 
 namespace medsearch::embed {
 namespace internal {
 
-using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using RowVector = Eigen::Matrix<float, 1, Eigen::Dynamic>;
-using MatrixMap = Eigen::Map<RowMatrix>;
-using ConstMatrixMap = Eigen::Map<const RowMatrix>;
-using StridedMap = Eigen::Map<RowMatrix, Eigen::Unaligned, Eigen::OuterStride<>>;
-using ConstStridedMap = Eigen::Map<const RowMatrix, Eigen::Unaligned, Eigen::OuterStride<>>;
-using Index = Eigen::Index;
+// Floats on a 64-byte boundary (a cache line, an AVX-512 register), as Eigen
+// allocates its own matrices: the kernels' vectorised reductions then add in
+// the same order on every run (dense.h). resize() does not keep the contents.
+class FloatBuffer {
+ public:
+  void resize(size_t n) {
+    if (n == size_) return;
+    data_.reset(n == 0 ? nullptr : static_cast<float*>(std::aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64)));
+    if (n != 0 && data_ == nullptr) throw std::bad_alloc();
+    size_ = n;
+  }
+  size_t size() const { return size_; }
+  float* data() { return data_.get(); }
+  const float* data() const { return data_.get(); }
+
+ private:
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+  std::unique_ptr<float[], Free> data_;
+  size_t size_ = 0;
+};
+
+// A row-major rows x cols matrix.
+struct Matrix {
+  FloatBuffer values;
+  size_t rows = 0, cols = 0;
+
+  void resize(size_t r, size_t c) {
+    values.resize(r * c);
+    rows = r;
+    cols = c;
+  }
+  float* row(size_t r) { return values.data() + r * cols; }
+  const float* row(size_t r) const { return values.data() + r * cols; }
+};
 
 inline constexpr const char* kFetchHint = "run tools/fetch_model.sh to (re)fetch the model";
 
@@ -53,44 +74,45 @@ Status read_config(const std::filesystem::path& dir, BertConfig* c);
 // A linear layer's weights: float32, or (Precision::kBFloat16) only their
 // bfloat16 tiles.
 struct Linear {
-  RowMatrix w;
+  Matrix w;
   kernels::Bf16PackedWeights w16;
 
   // Keeps only the bfloat16 copy when asked and the shape allows it.
   void set_precision(Precision p) {
-    if (p != Precision::kBFloat16 || !kernels::Bf16PackedWeights::supports(w.rows(), w.cols())) return;
-    w16 = kernels::Bf16PackedWeights(w.data(), w.rows(), w.cols());
+    if (p != Precision::kBFloat16 || !kernels::Bf16PackedWeights::supports(w.rows, w.cols)) return;
+    w16 = kernels::Bf16PackedWeights(w.row(0), w.rows, w.cols);
     w.resize(0, 0);
   }
 };
 
 struct LayerWeights {
   Linear qkv;  // 3H x H: query / sqrt(d), key, value stacked
-  RowVector qkv_b;  // 3H
+  FloatBuffer qkv_b;  // 3H
   Linear attn_out;  // H x H
-  RowVector attn_out_b;
-  RowVector ln1_g, ln1_b;
+  FloatBuffer attn_out_b;
+  FloatBuffer ln1_g, ln1_b;
   Linear ffn_in;  // I x H
-  RowVector ffn_in_b;
+  FloatBuffer ffn_in_b;
   Linear ffn_out;  // H x I
-  RowVector ffn_out_b;
-  RowVector ln2_g, ln2_b;
+  FloatBuffer ffn_out_b;
+  FloatBuffer ln2_g, ln2_b;
 };
 
 // Scratch for one batch; grows to the largest batch seen and is then reused.
 struct Workspace {
-  Eigen::VectorXf x;       // M x H: the hidden states
-  Eigen::VectorXf a;       // M x max(4H, I): qkv (M x 3H) then ctx (M x H), later the FFN's M x I
-  Eigen::VectorXf scores;  // T x T: one head's attention matrix
-  RowVector pooled;        // H: one text's pooled vector
+  FloatBuffer x;       // M x H: the hidden states
+  FloatBuffer a;       // M x max(4H, I): qkv (M x 3H) then ctx (M x H), later the FFN's M x I
+  FloatBuffer scores;  // T x T: one head's attention matrix
+  FloatBuffer pooled;  // H: one text's pooled vector
   std::vector<uint16_t> a16;  // a GEMM's or attention's input rounded to bfloat16 (Precision::kBFloat16)
   kernels::AttentionScratch attention;  // Precision::kBFloat16
 
   void reserve(size_t tokens, size_t longest, const BertConfig& c) {
     const size_t wide = std::max<size_t>(4 * c.hidden, c.intermediate);
-    if (static_cast<size_t>(x.size()) < tokens * c.hidden) x.resize(tokens * c.hidden);
-    if (static_cast<size_t>(a.size()) < tokens * wide) a.resize(tokens * wide);
-    if (static_cast<size_t>(scores.size()) < longest * longest) scores.resize(longest * longest);
+    if (x.size() < tokens * c.hidden) x.resize(tokens * c.hidden);
+    if (a.size() < tokens * wide) a.resize(tokens * wide);
+    if (scores.size() < longest * longest) scores.resize(longest * longest);
+    if (pooled.size() < c.hidden) pooled.resize(c.hidden);
   }
 };
 
@@ -124,12 +146,13 @@ class WorkspacePool {
 struct BertEncoder::Impl {
   BertConfig config;
   Precision precision = Precision::kFloat32;
+  const kernels::DenseKernels* dense = nullptr;  // the float32 kernels of cpu_level()
   bool bf16_attention = false;  // attention on AMX too (bfloat16 and a head size that is a multiple of 32)
   WordPieceTokenizer tokenizer;
   std::string model_id;
-  internal::RowMatrix word;      // vocab x H
-  internal::RowMatrix pos_type;  // max_position x H: position + token type 0
-  internal::RowVector emb_ln_g, emb_ln_b;
+  internal::Matrix word;      // vocab x H
+  internal::Matrix pos_type;  // max_position x H: position + token type 0
+  internal::FloatBuffer emb_ln_g, emb_ln_b;
   std::vector<internal::LayerWeights> layers;
   mutable internal::WorkspacePool pool;
 

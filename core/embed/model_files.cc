@@ -429,28 +429,35 @@ Status BertEncoder::Impl::load_weights(const fs::path& file) {
     *out = *p;
     return Status::ok();
   };
-  const auto vec = [&](const std::string& tensor, uint64_t n, RowVector* out) -> Status {
+  // out = scale x the tensor, all of its floats.
+  const auto copy = [&](const std::string& tensor, std::initializer_list<uint64_t> shape, float* out,
+                        float scale) -> Status {
     const float* p = nullptr;
-    MEDSEARCH_RETURN_IF_ERROR(get(tensor, {n}, &p));
-    *out = Eigen::Map<const RowVector>(p, static_cast<Index>(n));
+    MEDSEARCH_RETURN_IF_ERROR(get(tensor, shape, &p));
+    uint64_t n = 1;
+    for (uint64_t dim : shape) n *= dim;
+    for (uint64_t i = 0; i < n; ++i) out[i] = p[i] * scale;
     return Status::ok();
+  };
+  const auto vec = [&](const std::string& tensor, uint64_t n, FloatBuffer* out) -> Status {
+    out->resize(n);
+    return copy(tensor, {n}, out->data(), 1.0f);
   };
   // Linear weights, [out, in].
-  const auto linear = [&](const std::string& tensor, uint64_t out_dim, uint64_t in_dim, Eigen::Ref<RowMatrix> dst,
-                          float scale) -> Status {
-    const float* p = nullptr;
-    MEDSEARCH_RETURN_IF_ERROR(get(tensor, {out_dim, in_dim}, &p));
-    dst = ConstMatrixMap(p, static_cast<Index>(out_dim), static_cast<Index>(in_dim)) * scale;
-    return Status::ok();
+  const auto linear = [&](const std::string& tensor, uint64_t out_dim, uint64_t in_dim, Matrix* dst) -> Status {
+    dst->resize(out_dim, in_dim);
+    return copy(tensor, {out_dim, in_dim}, dst->row(0), 1.0f);
   };
 
-  const float* p = nullptr;
-  MEDSEARCH_RETURN_IF_ERROR(get("embeddings.word_embeddings.weight", {c.vocab, H}, &p));
-  word = ConstMatrixMap(p, c.vocab, H);
-  MEDSEARCH_RETURN_IF_ERROR(get("embeddings.position_embeddings.weight", {c.max_position, H}, &p));
-  pos_type = ConstMatrixMap(p, c.max_position, H);
-  MEDSEARCH_RETURN_IF_ERROR(get("embeddings.token_type_embeddings.weight", {c.type_vocab, H}, &p));
-  pos_type.rowwise() += Eigen::Map<const RowVector>(p, H);  // every token has type 0
+  word.resize(c.vocab, H);
+  MEDSEARCH_RETURN_IF_ERROR(copy("embeddings.word_embeddings.weight", {c.vocab, H}, word.row(0), 1.0f));
+  pos_type.resize(c.max_position, H);
+  MEDSEARCH_RETURN_IF_ERROR(copy("embeddings.position_embeddings.weight", {c.max_position, H}, pos_type.row(0), 1.0f));
+  const float* type0 = nullptr;
+  MEDSEARCH_RETURN_IF_ERROR(get("embeddings.token_type_embeddings.weight", {c.type_vocab, H}, &type0));
+  for (uint64_t r = 0; r < c.max_position; ++r) {  // every token has type 0
+    for (uint64_t j = 0; j < H; ++j) pos_type.row(r)[j] += type0[j];
+  }
   MEDSEARCH_RETURN_IF_ERROR(vec("embeddings.LayerNorm.weight", H, &emb_ln_g));
   MEDSEARCH_RETURN_IF_ERROR(vec("embeddings.LayerNorm.bias", H, &emb_ln_b));
 
@@ -463,24 +470,19 @@ Status BertEncoder::Impl::load_weights(const fs::path& file) {
     w.qkv.w.resize(3 * H, H);
     w.qkv_b.resize(3 * H);
     const char* parts[] = {"query", "key", "value"};
-    for (int j = 0; j < 3; ++j) {
+    for (uint64_t j = 0; j < 3; ++j) {
       const std::string t = pre + "attention.self." + parts[j];
       const float scale = j == 0 ? q_scale : 1.0f;
-      MEDSEARCH_RETURN_IF_ERROR(linear(t + ".weight", H, H, w.qkv.w.middleRows(j * H, H), scale));
-      RowVector b;
-      MEDSEARCH_RETURN_IF_ERROR(vec(t + ".bias", H, &b));
-      w.qkv_b.segment(j * H, H) = b * scale;
+      MEDSEARCH_RETURN_IF_ERROR(copy(t + ".weight", {H, H}, w.qkv.w.row(j * H), scale));
+      MEDSEARCH_RETURN_IF_ERROR(copy(t + ".bias", {H}, w.qkv_b.data() + j * H, scale));
     }
-    w.attn_out.w.resize(H, H);
-    MEDSEARCH_RETURN_IF_ERROR(linear(pre + "attention.output.dense.weight", H, H, w.attn_out.w, 1.0f));
+    MEDSEARCH_RETURN_IF_ERROR(linear(pre + "attention.output.dense.weight", H, H, &w.attn_out.w));
     MEDSEARCH_RETURN_IF_ERROR(vec(pre + "attention.output.dense.bias", H, &w.attn_out_b));
     MEDSEARCH_RETURN_IF_ERROR(vec(pre + "attention.output.LayerNorm.weight", H, &w.ln1_g));
     MEDSEARCH_RETURN_IF_ERROR(vec(pre + "attention.output.LayerNorm.bias", H, &w.ln1_b));
-    w.ffn_in.w.resize(I, H);
-    MEDSEARCH_RETURN_IF_ERROR(linear(pre + "intermediate.dense.weight", I, H, w.ffn_in.w, 1.0f));
+    MEDSEARCH_RETURN_IF_ERROR(linear(pre + "intermediate.dense.weight", I, H, &w.ffn_in.w));
     MEDSEARCH_RETURN_IF_ERROR(vec(pre + "intermediate.dense.bias", I, &w.ffn_in_b));
-    w.ffn_out.w.resize(H, I);
-    MEDSEARCH_RETURN_IF_ERROR(linear(pre + "output.dense.weight", H, I, w.ffn_out.w, 1.0f));
+    MEDSEARCH_RETURN_IF_ERROR(linear(pre + "output.dense.weight", H, I, &w.ffn_out.w));
     MEDSEARCH_RETURN_IF_ERROR(vec(pre + "output.dense.bias", H, &w.ffn_out_b));
     MEDSEARCH_RETURN_IF_ERROR(vec(pre + "output.LayerNorm.weight", H, &w.ln2_g));
     MEDSEARCH_RETURN_IF_ERROR(vec(pre + "output.LayerNorm.bias", H, &w.ln2_b));

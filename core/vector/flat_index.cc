@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "core/embed/kernels/dense.h"
 #include "core/vector/index_file.h"
 #include "core/vector/kernels/distance.h"
 #include "core/vector/vector_index_inl.h"
@@ -141,13 +142,14 @@ void FlatIndex::search_one(const float* q, const SearchParams& p, DocId* out_ids
 void FlatIndex::search_gemm(const float* q, size_t nq, const SearchParams& p, DocId* out_ids,
                             float* out_scores) const {
   const size_t n = rows_.size(), dim = opt_.dim;
+  const auto gemm_nt = embed::kernels::dense_kernels().gemm_nt;
   tbb::parallel_for(tbb::blocked_range<size_t>(0, nq, kQueryBlock), [&](const tbb::blocked_range<size_t>& qr) {
     const size_t nqb = qr.size();
     std::vector<float> buf(nqb * kRowBlock);
     std::vector<TopK> tops(nqb, TopK(p.k));
     for (size_t r0 = 0; r0 < n; r0 += kRowBlock) {
       const size_t nr = std::min(kRowBlock, n - r0);
-      internal::gemm_dot(q + qr.begin() * dim, nqb, rows_.row(r0), nr, dim, buf.data());
+      gemm_nt(nqb, nr, dim, q + qr.begin() * dim, rows_.row(r0), buf.data());  // buf = Q R^T
       for (size_t i = 0; i < nqb; ++i) {
         const float* s = buf.data() + i * nr;
         TopK& top = tops[i];

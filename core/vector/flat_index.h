@@ -4,8 +4,8 @@
 // Storage: float32 rows in a VectorStore (heap after add, mapped in place
 // after load), slot -> doc id, a sorted doc id -> slot map, tombstones.
 // Search: one query scans the rows with the SIMD one-to-many kernel, split
-// over row blocks with tbb; batches of >= kGemmMinQueries queries use Eigen
-// GEMM (flat_index_eigen.cc) over query x row blocks. The k winners are
+// over row blocks with tbb; batches of >= kGemmMinQueries queries use the
+// Eigen GEMM of the CPU's level (embed/kernels/dense.h) over query x row blocks. The k winners are
 // rescored with the SIMD kernel, so scores do not depend on the path.
 // A filter with fewer than 1/kFilterScanRatio of the rows allowed is walked
 // id by id (binary search into the id map); larger ones are checked per row.
@@ -68,10 +68,5 @@ class FlatIndex final : public VectorIndex {
   DocId next_id_ = 0;
   internal::IdMap ids_;             // live doc id -> slot
 };
-
-namespace internal {
-// out (nq x nr, row-major) = Q (nq x dim) * R (nr x dim)^T. Eigen, single-threaded.
-void gemm_dot(const float* q, size_t nq, const float* rows, size_t nr, size_t dim, float* out);
-}  // namespace internal
 
 }  // namespace medsearch::vector

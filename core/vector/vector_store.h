@@ -9,9 +9,8 @@
 // A mapped store becomes heap/spill (copying its rows) on the first write.
 //
 // Views: row(i) / row_span(i) borrow; they stay valid until the next
-// resize() or set_row() on this store. The Eigen code (flat_index_eigen.cc)
-// wraps data() in an Eigen::Map; this header includes no Eigen so that it can
-// be used from the non-Eigen translation units.
+// resize() or set_row() on this store. FlatIndex hands data() to the GEMM of
+// embed/kernels/dense.h; no Eigen here (only the per-level kernel objects use it).
 // Thread-compatible: const methods may run concurrently; anything else needs
 // exclusive access (the owning index's lock).
 #pragma once

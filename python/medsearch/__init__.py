@@ -7,8 +7,8 @@
 """
 
 from ._core import CorruptIndexError, Encoder, Hit, Index, OldFormatError, PrecomputedEmbedder, StaleError, VectorIndex
-from ._core import Pipeline, WordPieceTokenizer, feature_names
+from ._core import Pipeline, WordPieceTokenizer, build_info, feature_names
 from ._results import Results
 
-__all__ = ["Index", "Hit", "Encoder", "PrecomputedEmbedder", "CorruptIndexError", "OldFormatError", "StaleError", "WordPieceTokenizer", "VectorIndex", "Pipeline", "Results", "feature_names"]
+__all__ = ["Index", "Hit", "Encoder", "PrecomputedEmbedder", "CorruptIndexError", "OldFormatError", "StaleError", "WordPieceTokenizer", "VectorIndex", "Pipeline", "Results", "feature_names", "build_info"]
 __version__ = "0.1.0"

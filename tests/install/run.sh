@@ -56,13 +56,23 @@ echo "wheel tag: $TAG ($(basename "$REPAIRED"))"
 
 python3 -m venv "$TMP/venv"
 "$TMP/venv/bin/python" -m pip install -q --no-deps "$REPAIRED"
-(cd "$TMP" && "$TMP/venv/bin/python" - <<'PY'
-import medsearch, tempfile, pathlib, json
+# Natively, then on an emulated x86-64-v2 CPU (the wheel is built on this
+# machine with default options; tests/portable/compare_cpus.py compares the
+# levels in depth).
+for CPU in native Nehalem; do
+  RUN=("$TMP/venv/bin/python")
+  [ "$CPU" = native ] || RUN=(qemu-x86_64 -cpu "$CPU" "$TMP/venv/bin/python")
+  (cd "$TMP" && CPU="$CPU" "${RUN[@]}" - 2>"$TMP/stderr.log" <<'PY' || { cat "$TMP/stderr.log" >&2; exit 1; }
+import medsearch, os, tempfile, pathlib, json
+info = medsearch.build_info()
+if os.environ["CPU"] == "Nehalem":
+    assert info["selected"] == "x86-64-v2", info
 d = pathlib.Path(tempfile.mkdtemp())
 (d / "corpus.jsonl").write_text(json.dumps({"_id": "1", "title": "Mesothelioma", "text": "Nivolumab for recurrent mesothelioma."}) + "\n")
 index = medsearch.Index.build(str(d / "corpus.jsonl"))
 hits = index.search("recurrent mesothelioma")
 assert hits and hits[0].doc_id == "1", hits
-print("pip wheel ok:", medsearch.__file__)
+print(f"pip wheel ok on {os.environ['CPU']} ({info['selected']} kernels):", medsearch.__file__)
 PY
-)
+  )
+done

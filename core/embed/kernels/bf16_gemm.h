@@ -7,9 +7,10 @@
 // Rounding both operands to bfloat16 (8-bit mantissa) changes each product by
 // at most about 2^-8 relative; over k terms the errors mostly cancel.
 //
-// No Eigen here; this translation unit is compiled with -mamx-tile -mamx-bf16
-// -mavx512bf16 (CMakeLists.txt) and its functions must only be called after
-// amx_bf16_available() said yes.
+// No Eigen here. The tile kernels (bf16_gemm_amx.cc) are compiled with
+// -march=x86-64-v4 -mavx512bf16 -mamx-tile -mamx-bf16 (CMakeLists.txt: the
+// object library medsearch_isa_amx) and must only be called after
+// amx_bf16_available() said yes; the rest (bf16_gemm.cc) is baseline code.
 #pragma once
 
 #include <cstddef>
@@ -18,7 +19,8 @@
 
 namespace medsearch::embed::kernels {
 
-// True when this build has the kernel, the CPU has AMX-TILE and AMX-BF16, and
+// True when this build has the kernel, the CPU has AMX-TILE and AMX-BF16 (and
+// AVX512-BF16), cpu_level() is AMX (MEDSEARCH_CPU_LEVEL may lower it), and
 // the kernel granted this process the tile state (arch_prctl
 // ARCH_REQ_XCOMP_PERM, Linux 5.16+). The first call asks; later calls return
 // the same answer. Thread-safe.
@@ -57,6 +59,10 @@ class Bf16PackedWeights {
 // Rounds one float to bfloat16 (nearest even; NaN stays NaN).
 uint16_t to_bf16(float x);
 float from_bf16(uint16_t x);
+
+// out = bf16(a) for `count` floats, count % 32 == 0 (AVX512-BF16). Requires
+// amx_bf16_available().
+void bf16_round(const float* a, size_t count, uint16_t* out);
 
 // Rounds A (m x k, contiguous rows, k % 32 == 0) to bfloat16 into `scratch`
 // (grown as needed; reuse it across calls to avoid allocating), with zero

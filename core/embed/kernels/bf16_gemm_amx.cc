@@ -23,7 +23,6 @@
 #include <cmath>
 #include <cstring>
 
-#include "core/internal/cpu.h"
 
 #if defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AVX512BF16__) && defined(__AVX512F__)
 #define MEDSEARCH_HAVE_AMX 1
@@ -32,69 +31,10 @@
 #endif
 
 namespace medsearch::embed::kernels {
-namespace {
 
-// Compiled for the x86-64 baseline: it runs on every CPU, before we know
-// what it has.
-__attribute__((target("arch=x86-64"), noinline)) const char* probe_amx() {
-#if !MEDSEARCH_HAVE_AMX
-  return "this build has no AMX kernel (the compiler lacks -mamx-bf16)";
-#else
-  const medsearch::internal::CpuFeatures& cpu = medsearch::internal::cpu_features();
-  if (!cpu.amx_tile || !cpu.amx_bf16) {
-    return "this CPU has no AMX-BF16 (Intel Sapphire Rapids or later has it), or the operating system does not "
-           "enable its tile state";
-  }
-  if (!cpu.avx512f || !cpu.avx512bw) return "this CPU has no AVX-512";
-  if (!cpu.avx512bf16) return "this CPU has no AVX512-BF16";
-  // Linux hands out the 8 KB tile state only on request (5.16+).
-  if (!medsearch::internal::amx_tiles_permitted()) {
-    return "the operating system did not grant the AMX tile state (Linux 5.16 or later is needed)";
-  }
-  return "";
-#endif
-}
-
-const char* amx_reason() {
-  static const char* const reason = probe_amx();  // thread-safe, once
-  return reason;
-}
-
-}  // namespace
-
-bool amx_bf16_available() { return amx_reason()[0] == '\0'; }
-const char* amx_bf16_unavailable_reason() { return amx_reason(); }
-
-uint16_t to_bf16(float x) {
-  uint32_t u = 0;
-  std::memcpy(&u, &x, sizeof u);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);  // quiet NaN
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>(u >> 16);
-}
-
-float from_bf16(uint16_t x) {
-  const uint32_t u = static_cast<uint32_t>(x) << 16;
-  float f = 0;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
-
-Bf16PackedWeights::Bf16PackedWeights(const float* w, size_t n, size_t k) : n_(n), k_(k), data_(n * k) {
-  const size_t depth_blocks = k / kDepthBlock;
-  for (size_t ct = 0; ct < n / 16; ++ct) {
-    for (size_t kb = 0; kb < depth_blocks; ++kb) {
-      uint16_t* t = data_.data() + (ct * depth_blocks + kb) * 512;
-      for (size_t r = 0; r < 16; ++r) {
-        for (size_t col = 0; col < 16; ++col) {
-          const float* src = w + (ct * 16 + col) * k + kb * kDepthBlock + 2 * r;
-          t[r * 32 + col * 2] = to_bf16(src[0]);
-          t[r * 32 + col * 2 + 1] = to_bf16(src[1]);
-        }
-      }
-    }
-  }
-}
+// Read by bf16_gemm.cc (compiled for the baseline), which must not call into
+// this file before it knows the CPU can run it.
+extern const bool kAmxKernelsCompiled = MEDSEARCH_HAVE_AMX;
 
 #if MEDSEARCH_HAVE_AMX
 namespace {
@@ -136,15 +76,7 @@ void round_to_bf16(const float* a, size_t count, uint16_t* out) {
 
 }  // namespace
 
-const uint16_t* bf16_round_rows(size_t m, size_t k, const float* a, std::vector<uint16_t>& scratch,
-                                size_t min_rows) {
-  const size_t m_pad = std::max((m + 31) / 32 * 32, min_rows);
-  if (scratch.size() < m_pad * k) scratch.resize(m_pad * k);
-  uint16_t* a16 = scratch.data();
-  round_to_bf16(a, m * k, a16);
-  std::fill(a16 + m * k, a16 + m_pad * k, uint16_t{0});
-  return a16;
-}
+void bf16_round(const float* a, size_t count, uint16_t* out) { round_to_bf16(a, count, out); }
 
 void bf16_gemm_add_rounded(size_t m, const uint16_t* a16, const Bf16PackedWeights& w, size_t col_begin,
                            size_t col_end, float* c, size_t ldc) {
@@ -344,7 +276,7 @@ void bf16_attention(size_t T, size_t heads, size_t d, const uint16_t* qkv16, siz
 #else
 
 // amx_bf16_available() is false in this build, so no caller gets here.
-const uint16_t* bf16_round_rows(size_t, size_t, const float*, std::vector<uint16_t>&, size_t) { __builtin_trap(); }
+void bf16_round(const float*, size_t, uint16_t*) { __builtin_trap(); }
 void bf16_attention(size_t, size_t, size_t, const uint16_t*, size_t, float*, size_t, AttentionScratch&) {
   __builtin_trap();
 }
@@ -353,11 +285,5 @@ void bf16_gemm_add_rounded(size_t, const uint16_t*, const Bf16PackedWeights&, si
 }
 
 #endif
-
-void bf16_gemm_add(size_t m, const float* a, const Bf16PackedWeights& w, float* c, size_t ldc,
-                   std::vector<uint16_t>& scratch) {
-  if (m == 0) return;
-  bf16_gemm_add_rounded(m, bf16_round_rows(m, w.cols(), a, scratch), w, 0, w.rows(), c, ldc);
-}
 
 }  // namespace medsearch::embed::kernels

@@ -1,7 +1,4 @@
 // Run-time choice of the kernel table. Compiled for the baseline ISA.
-#include <cstdlib>
-#include <cstring>
-
 #include "core/internal/cpu.h"
 #include "core/vector/kernels/distance.h"
 
@@ -23,23 +20,15 @@ const char* isa_name(IsaLevel level) {
 }
 
 namespace {
+// The library's level (cpu_level(): the probe, lowered by MEDSEARCH_CPU_LEVEL):
+// x86-64-v3 runs the AVX2+FMA kernels, x86-64-v4 the AVX-512 ones, with VNNI
+// when the CPU has it.
 IsaLevel detect() {
-  const auto& cpu = medsearch::internal::cpu_features();  // CPU and OS (XCR0) agree
-  IsaLevel level = IsaLevel::kScalar;
-  if (cpu.avx2 && cpu.fma) level = IsaLevel::kAvx2;
-  if (level == IsaLevel::kAvx2 && cpu.avx512f && cpu.avx512bw && cpu.avx512vl && cpu.avx512dq) {
-    level = IsaLevel::kAvx512;
-    if (cpu.avx512vnni) level = IsaLevel::kAvx512Vnni;
-  }
-  // MEDSEARCH_ISA=scalar|avx2|avx512 caps the level (benchmarks, debugging).
-  if (const char* cap = std::getenv("MEDSEARCH_ISA")) {
-    IsaLevel want = level;
-    if (!std::strcmp(cap, "scalar")) want = IsaLevel::kScalar;
-    else if (!std::strcmp(cap, "avx2")) want = IsaLevel::kAvx2;
-    else if (!std::strcmp(cap, "avx512")) want = IsaLevel::kAvx512;
-    if (want < level) level = want;
-  }
-  return level;
+  using medsearch::internal::CpuLevel;
+  const CpuLevel level = medsearch::internal::cpu_level();
+  if (level == CpuLevel::kV2) return IsaLevel::kScalar;
+  if (level == CpuLevel::kV3) return IsaLevel::kAvx2;
+  return medsearch::internal::cpu_features().avx512vnni ? IsaLevel::kAvx512Vnni : IsaLevel::kAvx512;
 }
 }  // namespace
 

@@ -6,13 +6,17 @@
 //   one-to-many  a query against n contiguous rows (FlatIndex, rescoring);
 //   graph        hnswlib DISTFUNC-shaped adapters (smaller = closer) whose
 //                `param` points to a size_t dimension.
-// Many-to-many (batched brute force) is Eigen GEMM in flat_index_eigen.cc.
+// Many-to-many (batched brute force) is the encoder's GEMM (embed/kernels/dense.h).
 //
-// Each table lives in its own TU compiled with its own -m flags
-// (distance_scalar.cc: baseline x86-64; distance_avx2.cc: -mavx2 -mfma;
-// distance_avx512.cc: AVX-512 F/BW/VL/DQ; distance_avx512_vnni.cc: + VNNI).
-// Those TUs define everything with internal linkage and use no inline library
-// templates, so no AVX-512 code can leak into baseline code through the linker.
+// Each table lives in its own TU compiled with its own flags, in the object
+// library of its CPU level (CMakeLists.txt: distance_scalar.cc is baseline
+// code; distance_avx2.cc is in medsearch_isa_v3, -march=x86-64-v3;
+// distance_avx512.cc and distance_avx512_vnni.cc (+ -mavx512vnni) in
+// medsearch_isa_v4, -march=x86-64-v4). The level comes from cpu_level()
+// (core/internal/cpu.h), as every kernel table's does. Those TUs define
+// everything with internal linkage and use no inline library templates, so no
+// AVX-512 code can leak into baseline code through the linker
+// (tests/portable/check_symbols.py checks it).
 //
 // int8 kernels require components in [-127, 127] (the quantizer guarantees it;
 // the VNNI dot product relies on |x| fitting in an unsigned byte) and

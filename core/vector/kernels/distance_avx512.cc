@@ -1,4 +1,4 @@
-// AVX-512 (F, BW, VL, DQ) kernels without VNNI. Compiled with those -m flags;
+// AVX-512 (F, BW, VL, DQ) kernels without VNNI. Compiled for x86-64-v4;
 // internal linkage only.
 // GCC 12 warns about _mm512_undefined_* inside _mm512_reduce_add_*; harmless.
 #pragma GCC diagnostic ignored "-Wuninitialized"
