@@ -196,9 +196,15 @@ def main():
         problems = []
         if cli_level != want_level or py_level != want_level:
             problems.append(f"level: CLI {cli_level}, Python {py_level}, expected {want_level}")
+        worst = 0.0  # the largest cosine difference to the reference, same passages
         if reference is None:
             reference = runs
         else:
+            for key, ref in reference.items():
+                ref_cos = {pid: c for pid, _, c in ref}
+                for pid, _, c in runs.get(key, []):
+                    if pid in ref_cos:
+                        worst = max(worst, abs(c - ref_cos[pid]))
             tol = TOLERANCE[precision]
             for key, ref in reference.items():
                 # The reranker's trees turn bfloat16's 1e-2 on a feature into
@@ -207,7 +213,7 @@ def main():
                 for p in same_ranking(ref, runs.get(key, []), tol, order):
                     problems.append(f"{key}: {p}")
         print(f"{'FAIL' if problems else 'ok  '} {name:16s} level {py_level:9s} encoder {encoder_level:9s} "
-              f"distances {distances:11s} {precision:8s} {len(runs)} searches compared, {seconds:5.1f} s")
+              f"distances {distances:11s} {precision:8s} {len(runs)} searches, max |cosine diff| {worst:.1e}, {seconds:5.1f} s")
         for p in problems[:20]:
             print("       ", p)
         failed |= bool(problems)

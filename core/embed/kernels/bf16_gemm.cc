@@ -90,4 +90,17 @@ void bf16_gemm_add(size_t m, const float* a, const Bf16PackedWeights& w, float* 
   bf16_gemm_add_rounded(m, bf16_round_rows(m, w.cols(), a, scratch), w, 0, w.rows(), c, ldc);
 }
 
+void bf16_attention(size_t T, size_t heads, size_t d, const uint16_t* qkv16, size_t ld, float* ctx, size_t ldc,
+                    AttentionScratch& s) {
+  if (T == 0) return;
+  const size_t T16 = (T + 15) / 16 * 16, T32 = (T + 31) / 32 * 32;
+  s.k_tiles.resize(T16 / 16 * (d / 32) * 512);
+  s.v_tiles.resize(d / 16 * (T32 / 32) * 512);
+  s.p16.resize(T16 * T32);
+  s.scores.resize(T16 * T16);
+  s.tail.resize(16 * 16);
+  bf16_attention_tiles(T, heads, d, qkv16, ld, ctx, ldc,
+                       {s.k_tiles.data(), s.v_tiles.data(), s.p16.data(), s.scores.data(), s.tail.data()});
+}
+
 }  // namespace medsearch::embed::kernels

@@ -100,4 +100,18 @@ struct AttentionScratch {
 void bf16_attention(size_t T, size_t heads, size_t d, const uint16_t* qkv16, size_t ld, float* ctx, size_t ldc,
                     AttentionScratch& scratch);
 
+// bf16_attention on buffers the caller sized (bf16_gemm.cc does, so that no
+// std::vector code is emitted in the AMX object): k_tiles (T16/16 x d/32
+// tiles), v_tiles (d/16 x T32/32 tiles), p16 (T16 x T32), scores (T16 x T16),
+// tail (16 x 16), where T16 and T32 are T rounded up to 16 and 32.
+struct AttentionBuffers {
+  uint16_t* k_tiles;
+  uint16_t* v_tiles;
+  uint16_t* p16;
+  float* scores;
+  float* tail;
+};
+void bf16_attention_tiles(size_t T, size_t heads, size_t d, const uint16_t* qkv16, size_t ld, float* ctx, size_t ldc,
+                          const AttentionBuffers& buffers);
+
 }  // namespace medsearch::embed::kernels

@@ -182,16 +182,10 @@ void softmax_to_bf16(float* row, size_t T, size_t width, uint16_t* out) {
 
 }  // namespace
 
-void bf16_attention(size_t T, size_t heads, size_t d, const uint16_t* qkv16, size_t ld, float* ctx, size_t ldc,
-                    AttentionScratch& s) {
-  if (T == 0) return;
+void bf16_attention_tiles(size_t T, size_t heads, size_t d, const uint16_t* qkv16, size_t ld, float* ctx, size_t ldc,
+                          const AttentionBuffers& s) {
   const size_t T16 = (T + 15) / 16 * 16, T32 = (T + 31) / 32 * 32, H = heads * d;
   const size_t depth_blocks = d / 32, key_tiles = T16 / 16, key_blocks = T32 / 32, dim_tiles = d / 16;
-  s.k_tiles.resize(key_tiles * depth_blocks * 512);
-  s.v_tiles.resize(dim_tiles * key_blocks * 512);
-  s.p16.resize(T16 * T32);
-  s.scores.resize(T16 * T16);
-  s.tail.resize(16 * 16);
   configure_tiles();
   for (size_t h = 0; h < heads; ++h) {
     const uint16_t* q = qkv16 + h * d;
@@ -201,7 +195,7 @@ void bf16_attention(size_t T, size_t heads, size_t d, const uint16_t* qkv16, siz
     // each of its 16 keys the pair of dimensions db * 32 + 2r, +1. Keys past T are 0.
     for (size_t kt = 0; kt < key_tiles; ++kt) {
       for (size_t db = 0; db < depth_blocks; ++db) {
-        uint32_t* t = reinterpret_cast<uint32_t*>(s.k_tiles.data() + (kt * depth_blocks + db) * 512);
+        uint32_t* t = reinterpret_cast<uint32_t*>(s.k_tiles + (kt * depth_blocks + db) * 512);
         for (size_t c = 0; c < 16; ++c) {
           const size_t key = kt * 16 + c;
           if (key < T) {
@@ -217,7 +211,7 @@ void bf16_attention(size_t T, size_t heads, size_t d, const uint16_t* qkv16, siz
     // each of its 16 dimensions the values of keys kb * 32 + 2r, +1.
     for (size_t ct = 0; ct < dim_tiles; ++ct) {
       for (size_t kb = 0; kb < key_blocks; ++kb) {
-        uint16_t* t = s.v_tiles.data() + (ct * key_blocks + kb) * 512;
+        uint16_t* t = s.v_tiles + (ct * key_blocks + kb) * 512;
         for (size_t r = 0; r < 16; ++r) {
           const size_t key0 = kb * 32 + 2 * r, key1 = key0 + 1;
           const uint16_t* src0 = v + key0 * ld + ct * 16;
@@ -230,20 +224,20 @@ void bf16_attention(size_t T, size_t heads, size_t d, const uint16_t* qkv16, siz
       }
     }
     // Scores, T16 x T16 (rows and columns past T are dropped below).
-    float* scores = s.scores.data();
+    float* scores = s.scores;
     for (size_t qt = 0; qt < T16 / 16; ++qt) {
       for (size_t kt = 0; kt < key_tiles; ++kt) {
         _tile_zero(0);
         for (size_t db = 0; db < depth_blocks; ++db) {
           _tile_loadd(4, q + qt * 16 * ld + db * 32, ld * sizeof(uint16_t));
-          _tile_loadd(6, s.k_tiles.data() + (kt * depth_blocks + db) * 512, 64);
+          _tile_loadd(6, s.k_tiles + (kt * depth_blocks + db) * 512, 64);
           _tile_dpbf16ps(0, 4, 6);
         }
         _tile_stored(0, scores + qt * 16 * T16 + kt * 16, T16 * sizeof(float));
       }
     }
     for (size_t i = 0; i < T16; ++i) {
-      uint16_t* p = s.p16.data() + i * T32;
+      uint16_t* p = s.p16 + i * T32;
       if (i < T) {
         softmax_to_bf16(scores + i * T16, T, T32, p);
       } else {
@@ -256,16 +250,16 @@ void bf16_attention(size_t T, size_t heads, size_t d, const uint16_t* qkv16, siz
       for (size_t ct = 0; ct < dim_tiles; ++ct) {
         _tile_zero(1);
         for (size_t kb = 0; kb < key_blocks; ++kb) {
-          _tile_loadd(5, s.p16.data() + qt * 16 * T32 + kb * 32, T32 * sizeof(uint16_t));
-          _tile_loadd(7, s.v_tiles.data() + (ct * key_blocks + kb) * 512, 64);
+          _tile_loadd(5, s.p16 + qt * 16 * T32 + kb * 32, T32 * sizeof(uint16_t));
+          _tile_loadd(7, s.v_tiles + (ct * key_blocks + kb) * 512, 64);
           _tile_dpbf16ps(1, 5, 7);
         }
         float* dst = ctx + qt * 16 * ldc + h * d + ct * 16;
         if (rows == 16) {
           _tile_stored(1, dst, ldc * sizeof(float));
         } else {
-          _tile_stored(1, s.tail.data(), 64);
-          for (size_t r = 0; r < rows; ++r) std::memcpy(dst + r * ldc, s.tail.data() + r * 16, 16 * sizeof(float));
+          _tile_stored(1, s.tail, 64);
+          for (size_t r = 0; r < rows; ++r) std::memcpy(dst + r * ldc, s.tail + r * 16, 16 * sizeof(float));
         }
       }
     }
@@ -277,7 +271,7 @@ void bf16_attention(size_t T, size_t heads, size_t d, const uint16_t* qkv16, siz
 
 // amx_bf16_available() is false in this build, so no caller gets here.
 void bf16_round(const float*, size_t, uint16_t*) { __builtin_trap(); }
-void bf16_attention(size_t, size_t, size_t, const uint16_t*, size_t, float*, size_t, AttentionScratch&) {
+void bf16_attention_tiles(size_t, size_t, size_t, const uint16_t*, size_t, float*, size_t, const AttentionBuffers&) {
   __builtin_trap();
 }
 void bf16_gemm_add_rounded(size_t, const uint16_t*, const Bf16PackedWeights&, size_t, size_t, float*, size_t) {
