@@ -176,7 +176,9 @@ def main():
              "--precision", "float32"], env, "native real-model build")
     info = json.loads(run([str(args.python), "-c", "import json, medsearch; print(json.dumps(medsearch.build_info()))"],
                           env, "build_info")[0])
-    levels = info["compiled"][: info["compiled"].index(info["supported"]) + 1]
+    order = ["x86-64-v2", "x86-64-v3", "x86-64-v4", "amx"]
+    top = order.index(info["supported"])
+    levels = [l for l in info["compiled"] if order.index(l) <= top]
     # (name, command prefix, environment, precision, the level build_info must report)
     cpus = [("native", [], {}, "float32", info["supported"])]
     for level in reversed(levels[:-1]):
