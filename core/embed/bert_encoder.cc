@@ -66,6 +66,15 @@ constexpr size_t kBatchTokens = 512;
 // AMX on a few rows) and splits the columns across the caller's arena.
 constexpr size_t kSmallRows = 48;
 
+// f(begin, end) for the columns [0, n) in blocks of `cols` (the last may be
+// shorter), in parallel in the caller's arena.
+template <class F>
+void split_columns(size_t n, size_t cols, const F& f) {
+  tbb::parallel_for(tbb::blocked_range<size_t>(0, (n + cols - 1) / cols), [&](const tbb::blocked_range<size_t>& r) {
+    f(r.begin() * cols, std::min(n, r.end() * cols));
+  });
+}
+
 // c (m x n) += a (m x k) w^T: the layers' GEMM. In bfloat16 on AMX when the
 // layer has its tiles; else Eigen's for big batches, the in-place kernel for
 // a few rows (it needs n and k to be multiples of its blocks, true of every
@@ -80,9 +89,8 @@ void gemm_add(const kernels::DenseKernels& dense, size_t m, const float* a, cons
       return;
     }
     const uint16_t* a16 = kernels::bf16_round_rows(m, layer.w16.cols(), a, ws.a16);
-    constexpr size_t kCols = 128;  // per task
-    tbb::parallel_for(tbb::blocked_range<size_t>(0, (n + kCols - 1) / kCols), [&](const tbb::blocked_range<size_t>& r) {
-      kernels::bf16_gemm_add_rounded(m, a16, layer.w16, r.begin() * kCols, std::min(n, r.end() * kCols), c, n);
+    split_columns(n, 128, [&](size_t begin, size_t end) {
+      kernels::bf16_gemm_add_rounded(m, a16, layer.w16, begin, end, c, n);
     });
     return;
   }
@@ -93,9 +101,7 @@ void gemm_add(const kernels::DenseKernels& dense, size_t m, const float* a, cons
     return;
   }
   const size_t cols = dense.small_cols * std::max<size_t>(1, 96 / dense.small_cols);  // >= 96 columns per task
-  tbb::parallel_for(tbb::blocked_range<size_t>(0, (n + cols - 1) / cols), [&](const tbb::blocked_range<size_t>& r) {
-    dense.small_gemm_nt_add(m, n, k, a, w, c, r.begin() * cols, std::min(n, r.end() * cols));
-  });
+  split_columns(n, cols, [&](size_t begin, size_t end) { dense.small_gemm_nt_add(m, n, k, a, w, c, begin, end); });
 }
 
 // Every row of x (rows x v.size()) = v.
