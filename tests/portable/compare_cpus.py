@@ -122,17 +122,20 @@ def one_cpu(name, prefix, env, precision, args, tiny, real_index, work):
     return runs, (level, info["selected"], info["encoder_float32"], info["distance_kernels"]), time.perf_counter() - t0
 
 
+def shared_cosines(ref, got):
+    """(passage id, cosine in got, cosine in ref) of the passages both hit lists have."""
+    ref_cos = {pid: c for pid, _, c in ref}
+    return [(pid, c, ref_cos[pid]) for pid, _, c in got if pid in ref_cos]
+
+
 def same_ranking(ref, got, tol, order=True):
     """Problems between two hit lists: ids in the same order (two hits may swap
     only when their reference scores are within tol), scores and cosines within
     tol. order=False compares only the cosines of the passages both list."""
     problems = []
     if not order:
-        ref_cos = {pid: c for pid, _, c in ref}
-        for gid, _, gc in got:
-            if gid in ref_cos and abs(gc - ref_cos[gid]) > tol:
-                problems.append(f"{gid}: cosine {gc:.6f}, expected {ref_cos[gid]:.6f}")
-        return problems
+        return [f"{pid}: cosine {gc:.6f}, expected {rc:.6f}" for pid, gc, rc in shared_cosines(ref, got)
+                if abs(gc - rc) > tol]
     if len(ref) != len(got):
         return [f"{len(got)} hits, expected {len(ref)}"]
     ref_score = {pid: s for pid, s, _ in ref}
@@ -202,17 +205,14 @@ def main():
         if reference is None:
             reference = runs
         else:
-            for key, ref in reference.items():
-                ref_cos = {pid: c for pid, _, c in ref}
-                for pid, _, c in runs.get(key, []):
-                    if pid in ref_cos:
-                        worst = max(worst, abs(c - ref_cos[pid]))
             tol = TOLERANCE[precision]
             for key, ref in reference.items():
+                got = runs.get(key, [])
+                worst = max([worst] + [abs(gc - rc) for _, gc, rc in shared_cosines(ref, got)])
                 # The reranker's trees turn bfloat16's 1e-2 on a feature into
                 # different scores: there only the cosines are compared.
                 order = precision == "float32" or "/rerank/" not in key
-                for p in same_ranking(ref, runs.get(key, []), tol, order):
+                for p in same_ranking(ref, got, tol, order):
                     problems.append(f"{key}: {p}")
         print(f"{'FAIL' if problems else 'ok  '} {name:16s} level {py_level:9s} encoder {encoder_level:9s} "
               f"distances {distances:11s} {precision:8s} {len(runs)} searches, max |cosine diff| {worst:.1e}, {seconds:5.1f} s")
